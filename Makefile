@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine (Python 3.11, pip, no GPU):
+#   make demo   -- create/refresh .venv, install sep3d, run the demo pipeline on sample data
+#   make test   -- create/refresh .venv with the test extras, run the whole test suite
+# Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Numba's compiled kernels are cached next to the venv so a second run starts warm.
+export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
+
+.PHONY: demo test bench clean
+
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.stamp-base
+	$(VENV)/bin/sep3d demo --out demo-output
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.stamp-test
+	$(PY) benchmarks/bench_cpu.py
+
+clean:
+	rm -rf $(VENV) demo-output

@@ -1,0 +1,46 @@
+"""sep3d: 3-D separable and spatial-spectral filters for CT volumes and hyperspectral rasters.
+
+Two layers share one engine:
+
+- :mod:`sep3d.ndimage` is a drop-in for scipy.ndimage's separable filters;
+- the functions here (:func:`gaussian`, :func:`laplacian_of_gaussian`, ...) add physical
+  spacing, multi-output filters and arbitrary separable kernels.
+
+Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints it.
+"""
+from . import kernels, ndimage, plan
+from .backends.cpu import get_num_threads, set_num_threads
+from .filters import (
+    box,
+    describe,
+    difference_of_gaussians,
+    gaussian,
+    gaussian_derivative,
+    gradient_magnitude,
+    hessian,
+    hessian_components,
+    laplacian_of_gaussian,
+    separable,
+)
+from .plan import FilterPlan
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FilterPlan",
+    "box",
+    "describe",
+    "difference_of_gaussians",
+    "gaussian",
+    "gaussian_derivative",
+    "get_num_threads",
+    "gradient_magnitude",
+    "hessian",
+    "hessian_components",
+    "kernels",
+    "laplacian_of_gaussian",
+    "ndimage",
+    "plan",
+    "separable",
+    "set_num_threads",
+]

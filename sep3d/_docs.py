@@ -1,0 +1,55 @@
+"""Shared parameter text for docstrings (one place; filters fill it in with `docfiller`)."""
+from __future__ import annotations
+
+import textwrap
+
+_PARAMS = {
+    "image": """\
+image : array_like
+    Input array, 1-D to N-D, any real dtype (bool, integer, float); any memory layout.""",
+    "sigma": """\
+sigma : float or sequence of float
+    Standard deviation of the Gaussian, one value for all filtered axes or one per axis
+    in `axes`; in physical units when `spacing` is given, else in voxels.""",
+    "spacing": """\
+spacing : float or sequence of float, optional
+    Voxel size per array axis, in array-axis order (for SimpleITK images: reversed
+    ``GetSpacing()``; see :func:`sep3d.io.ct.from_sitk`). Sigmas and sizes are then in
+    physical units and derivatives are taken per physical unit. Default: 1 per axis.""",
+    "axes": """\
+axes : int or sequence of int, optional
+    The axes to filter; default all.""",
+    "mode": """\
+mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'} or sequence, optional
+    Boundary extension, with scipy.ndimage's meaning (also its 'grid-*' aliases); one
+    value or one per axis in `axes`. Default 'reflect'.""",
+    "cval": """\
+cval : float, optional
+    Value outside the array for ``mode='constant'``. Default 0.""",
+    "truncate": """\
+truncate : float, optional
+    Kernel half-width in standard deviations: ``radius = int(truncate * sigma_px + 0.5)``.
+    Default 4.""",
+    "radius": """\
+radius : int or sequence of int, optional
+    Kernel half-width in voxels, overriding `truncate`.""",
+    "backend": """\
+backend : {'auto', 'cpu', 'cuda'}, optional
+    Engine. 'auto' follows the array type (NumPy -> 'cpu').""",
+    "output": """\
+output : ndarray, optional
+    Array to store the result in (float32 or float64, the input's shape); it may be
+    the input itself. Default: a new array.""",
+    "dtype_rule": """\
+The result is float64 for float64 input (or a float64 `output`) and float32
+otherwise: integer and bool volumes (int16 CT) are filtered in float32.""",
+}
+
+
+def docfiller(func):
+    """Replace ``%(name)s`` in `func`'s docstring by the shared parameter text."""
+    if func.__doc__:
+        indent = " " * 4
+        filled = {k: textwrap.indent(v, indent).lstrip() for k, v in _PARAMS.items()}
+        func.__doc__ = func.__doc__ % filled
+    return func

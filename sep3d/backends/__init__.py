@@ -1,0 +1,47 @@
+"""Backend registry: which engine runs a plan, chosen from the array type.
+
+``backend="auto"`` follows the input: NumPy arrays run on the CPU engine. CuPy and dask
+inputs are recognised by their module without importing either library, so importing
+sep3d never needs a GPU.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_backend
+
+__all__ = ["array_kind", "select", "execute"]
+
+
+def array_kind(array):
+    """'numpy', 'cupy', 'dask' or 'other', from the array's type (no imports)."""
+    if isinstance(array, np.ndarray):
+        return "numpy"
+    module = type(array).__module__.split(".")[0]
+    if module in ("cupy", "dask"):
+        return module
+    return "other"
+
+
+def select(backend, array):
+    """The engine module for `backend` and this array."""
+    backend = check_backend(backend)
+    kind = array_kind(array)
+    if kind in ("cupy", "dask"):
+        raise NotImplementedError(
+            f"{kind} arrays are not supported by this version of sep3d; "
+            "convert the input to a NumPy array first"
+        )
+    if backend == "cuda":
+        raise NotImplementedError(
+            "`backend='cuda'` is not available in this version of sep3d; use 'cpu' or 'auto'"
+        )
+    from . import cpu
+
+    return cpu
+
+
+def execute(plan, image, outputs, *, backend="auto", temp_dtype, compute_dtype):
+    """Run `plan` on `image` into `outputs` with the chosen engine; returns `outputs`."""
+    engine = select(backend, image)
+    return engine.execute(plan, image, outputs, np.dtype(temp_dtype), np.dtype(compute_dtype))

@@ -1,0 +1,408 @@
+"""Drop-in replacements for scipy.ndimage's separable filters.
+
+Same names, arguments, defaults, output dtypes and ``output=`` rules as scipy.ndimage
+(array, dtype or None; it may be the input itself); the result type follows scipy:
+the output array's dtype, by default the input's, with scipy's intermediate rounding
+(multi-pass filters store each pass in the output dtype, as scipy does).
+
+Deliberate differences, each a clear error where scipy computes something:
+complex input or output raises TypeError; empty and 0-d input, negative or NaN sigma
+and a wrong `output` shape raise ValueError (scipy: RuntimeError for the shape).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import backends
+from ._validate import (
+    Mode,
+    check_axes,
+    check_axis,
+    check_cval,
+    check_image,
+    check_mode,
+    check_nonneg_int,
+    check_origin,
+    check_radius,
+    check_sigma,
+    check_size,
+    check_truncate,
+    check_weights,
+)
+from .kernels import (
+    FIR,
+    difference_taps,
+    gaussian_radius,
+    gaussian_taps,
+    moving_average,
+    prewitt_taps,
+    sobel_taps,
+)
+from .plan import FilterPlan, Output, Term
+
+__all__ = [
+    "correlate1d",
+    "convolve1d",
+    "gaussian_filter1d",
+    "gaussian_filter",
+    "gaussian_laplace",
+    "gaussian_gradient_magnitude",
+    "uniform_filter1d",
+    "uniform_filter",
+    "sobel",
+    "prewitt",
+    "laplace",
+]
+
+_SIGMA_EPS = 1e-15  # scipy skips axes whose sigma is not above this
+
+
+# ---------------------------------------------------------------------------------------
+# scipy's output rules
+
+
+def _output_dtype(output, image):
+    if output is None:
+        return image.dtype
+    if isinstance(output, np.ndarray):
+        return output.dtype
+    try:
+        return np.dtype(output)
+    except TypeError:
+        raise TypeError(f"`output` must be None, an array or a dtype; got {output!r}") from None
+
+
+def _get_output(output, image):
+    dtype = _output_dtype(output, image)
+    if dtype.kind == "c":
+        raise TypeError(f"`output` must be real; got complex dtype {dtype}")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"`output` must have a bool, integer or float dtype; got {dtype}")
+    if isinstance(output, np.ndarray):
+        if output.shape != image.shape:
+            raise ValueError(f"`output` must have the input's shape {image.shape}; got {output.shape}")
+        if not output.flags.writeable:
+            raise ValueError("`output` must be writeable")
+        return output
+    return np.empty(image.shape, dtype)
+
+
+def _run(plan, image, output):
+    """Run `plan` with scipy's dtype rules; returns the output array."""
+    result = _get_output(output, image)
+    dtype = result.dtype
+    compute = np.float32 if dtype in (np.float32, np.float16) else np.float64
+    backends.execute(plan, image, [result], backend="auto", temp_dtype=dtype, compute_dtype=compute)
+    return result
+
+
+def _image(input):
+    backends.select("auto", input)
+    return check_image(input, "input")
+
+
+def _single(plan_axes_ops, ndim, modes, cval, name):
+    ops = [None] * ndim
+    for ax, op in plan_axes_ops:
+        ops[ax] = op
+    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, cval, None, name)
+
+
+def _one_mode(mode):
+    if not isinstance(mode, str):
+        raise ValueError(f"`mode` must be one of the mode names (a single string here); got {mode!r}")
+    return check_mode(mode, 1)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# 1-D filters
+
+
+def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """Correlate along one axis with `weights`; scipy.ndimage.correlate1d's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.correlate1d(np.array([2, 8, 0, 4, 1, 9, 9, 0]), weights=[1, 3]).tolist()
+    [8, 26, 8, 12, 7, 28, 36, 9]
+    """
+    arr = _image(input)
+    w = check_weights(weights, "weights")
+    ax = check_axis(axis, arr.ndim)
+    (origin,) = check_origin(origin, (w.size,))
+    m = _one_mode(mode)
+    modes = tuple(m for _ in range(arr.ndim))
+    plan = _single([(ax, FIR(w, origin))], arr.ndim, modes, check_cval(cval), "correlate1d")
+    return _run(plan, arr, output)
+
+
+def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """Convolve along one axis with `weights`; scipy.ndimage.convolve1d's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.convolve1d(np.array([2, 8, 0, 4, 1, 9, 9, 0]), weights=[1, 3]).tolist()
+    [14, 24, 4, 13, 12, 36, 27, 0]
+    """
+    w = check_weights(weights, "weights")[::-1]
+    if isinstance(origin, bool) or not isinstance(origin, numbers.Integral):
+        raise TypeError(f"`origin` must be an int; got {origin!r}")
+    origin = -int(origin) - (0 if w.size % 2 else 1)
+    return correlate1d(input, w, axis, output, mode, cval, origin)
+
+
+def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0,
+                      truncate=4.0, *, radius=None):
+    """1-D Gaussian filter (or derivative); scipy.ndimage.gaussian_filter1d's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> np.round(ndimage.gaussian_filter1d([1.0, 2.0, 3.0, 4.0, 5.0], 1), 4).tolist()
+    [1.427, 2.0678, 3.0, 3.9322, 4.573]
+    """
+    arr = _image(input)
+    ax = check_axis(axis, arr.ndim)
+    (s,) = check_sigma(sigma, 1)
+    if s <= 0:
+        raise ValueError(f"`sigma` must be > 0; got {sigma!r}")
+    (order,) = check_nonneg_int(order, 1, "order")
+    (r,) = check_radius(radius, 1)
+    r = gaussian_radius(s, check_truncate(truncate), r)
+    m = _one_mode(mode)
+    op = FIR(gaussian_taps(s, order, r))
+    plan = _single([(ax, op)], arr.ndim, (m,) * arr.ndim, check_cval(cval), "gaussian_filter1d")
+    return _run(plan, arr, output)
+
+
+def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """1-D moving average; scipy.ndimage.uniform_filter1d's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.uniform_filter1d(np.array([2, 8, 0, 4, 1, 9, 9, 0]), size=3).tolist()
+    [4, 3, 4, 1, 4, 6, 6, 3]
+    """
+    arr = _image(input)
+    ax = check_axis(axis, arr.ndim)
+    (size,) = check_size(size, 1)
+    (origin,) = check_origin(origin, (size,))
+    m = _one_mode(mode)
+    plan = _single([(ax, moving_average(size, origin))], arr.ndim, (m,) * arr.ndim, check_cval(cval),
+                   "uniform_filter1d")
+    return _run(plan, arr, output)
+
+
+# ---------------------------------------------------------------------------------------
+# N-D filters
+
+
+def _gaussian_ops(ndim, axes, sigmas, orders, truncate, radii):
+    """scipy's gaussian_filter: one op per axis whose sigma exceeds 1e-15."""
+    ops = [None] * ndim
+    for ax, s, o, r in zip(axes, sigmas, orders, radii):
+        if s > _SIGMA_EPS:
+            ops[ax] = FIR(gaussian_taps(s, o, gaussian_radius(s, truncate, r)))
+    return ops
+
+
+def _modes_for(mode, axes, ndim):
+    modes = check_mode(mode, len(axes))
+    full = [Mode.REFLECT] * ndim
+    for ax, m in zip(axes, modes):
+        full[ax] = m
+    return tuple(full), modes
+
+
+def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *,
+                    radius=None, axes=None):
+    """N-D Gaussian filter (or derivatives); scipy.ndimage.gaussian_filter's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.gaussian_filter(np.arange(50, step=2).reshape((5, 5)), sigma=1)[0].tolist()
+    [4, 6, 8, 9, 11]
+    """
+    arr = _image(input)
+    axes = check_axes(axes, arr.ndim)
+    n = len(axes)
+    sigmas = check_sigma(sigma, n)
+    orders = check_nonneg_int(order, n, "order")
+    radii = check_radius(radius, n)
+    modes, _ = _modes_for(mode, axes, arr.ndim)
+    ops = _gaussian_ops(arr.ndim, axes, sigmas, orders, check_truncate(truncate), radii)
+    plan = FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, check_cval(cval), None, "gaussian_filter")
+    return _run(plan, arr, output)
+
+
+def _per_term(arr, axes, mode, cval, term_ops, combine, output, name):
+    """scipy's generic_laplace / generic_gradient_magnitude: term i uses mode[i] on all axes.
+
+    With one mode for every term this is a single plan; with different modes each term
+    runs with its own mode and the terms are added in the output dtype, as scipy does.
+    """
+    modes = check_mode(mode, len(axes))
+    cval = check_cval(cval)
+    terms = [Term(1.0, tuple(ops)) for ops in term_ops]
+    if len(set(modes)) <= 1:
+        full = tuple(modes[0] if modes else Mode.REFLECT for _ in range(arr.ndim))
+        outputs = (tuple(Output((t,)) for t in terms) if combine else (Output(tuple(terms)),))
+        if not terms:
+            outputs = (Output((Term(1.0, (None,) * arr.ndim),)),)
+            combine = None
+        return _run(FilterPlan(outputs, full, cval, combine, name), arr, output)
+    result = _get_output(output, arr)
+    if np.may_share_memory(result, arr):
+        arr = arr.copy()
+    for i, (term, m) in enumerate(zip(terms, modes)):
+        plan = FilterPlan((Output((term,)),), (m,) * arr.ndim, cval, None, name)
+        part = _run(plan, arr, result.dtype)
+        if combine:
+            part = np.multiply(part, part, out=part)
+        if i == 0:
+            result[...] = part
+        else:
+            np.add(result, part, out=result, casting="unsafe")
+    if combine:
+        np.sqrt(result, out=result, casting="unsafe")
+    return result
+
+
+def _gaussian_kwargs(kwargs):
+    unknown = set(kwargs) - {"truncate", "radius"}
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; accepted: truncate, radius")
+    return check_truncate(kwargs.get("truncate", 4.0)), kwargs.get("radius")
+
+
+def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """Laplace filter with Gaussian second derivatives; scipy.ndimage.gaussian_laplace's arguments.
+
+    ``kwargs`` are `truncate` and `radius`, passed to the Gaussian as in scipy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> x = np.zeros((9, 9)); x[4, 4] = 1
+    >>> round(float(ndimage.gaussian_laplace(x, 1.0)[4, 4]), 6)
+    -0.318312
+    """
+    arr = _image(input)
+    axes = check_axes(axes, arr.ndim)
+    truncate, radius = _gaussian_kwargs(kwargs)
+    sigmas = check_sigma(sigma, len(axes))
+    radii = check_radius(radius, len(axes))
+    term_ops = []
+    for ax in axes:
+        orders = [2 if a == ax else 0 for a in axes]
+        term_ops.append(_gaussian_ops(arr.ndim, axes, sigmas, orders, truncate, radii))
+    return _per_term(arr, axes, mode, cval, term_ops, None, output, "gaussian_laplace")
+
+
+def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None,
+                                **kwargs):
+    """Gradient magnitude with Gaussian derivatives; scipy.ndimage.gaussian_gradient_magnitude's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ramp = np.add.outer(np.arange(8.0), 2 * np.arange(8.0))
+    >>> round(float(ndimage.gaussian_gradient_magnitude(ramp, 1.0)[4, 4]), 6)
+    2.23471
+    """
+    arr = _image(input)
+    axes = check_axes(axes, arr.ndim)
+    truncate, radius = _gaussian_kwargs(kwargs)
+    sigmas = check_sigma(sigma, len(axes))
+    radii = check_radius(radius, len(axes))
+    term_ops = []
+    for ax in axes:
+        orders = [1 if a == ax else 0 for a in axes]
+        term_ops.append(_gaussian_ops(arr.ndim, axes, sigmas, orders, truncate, radii))
+    return _per_term(arr, axes, mode, cval, term_ops, "sqrt_sum_squares", output,
+                     "gaussian_gradient_magnitude")
+
+
+def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
+    """Laplace filter with [1, -2, 1] second differences; scipy.ndimage.laplace's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.laplace(np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]])).tolist()
+    [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
+    """
+    arr = _image(input)
+    axes = check_axes(axes, arr.ndim)
+    d2 = FIR(difference_taps(2))
+    term_ops = [[d2 if a == ax else None for a in range(arr.ndim)] for ax in axes]
+    return _per_term(arr, axes, mode, cval, term_ops, None, output, "laplace")
+
+
+def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
+    """N-D moving average; scipy.ndimage.uniform_filter's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.uniform_filter(np.arange(9.0).reshape(3, 3), 3, mode="nearest")[1].tolist()
+    [3.3333333333333335, 4.0, 4.666666666666667]
+    """
+    arr = _image(input)
+    axes = check_axes(axes, arr.ndim)
+    sizes = check_size(size, len(axes))
+    origins = check_origin(origin, sizes)
+    modes, _ = _modes_for(mode, axes, arr.ndim)
+    ops = [(ax, moving_average(s, o)) for ax, s, o in zip(axes, sizes, origins) if s > 1]
+    plan = _single(ops, arr.ndim, modes, check_cval(cval), "uniform_filter")
+    return _run(plan, arr, output)
+
+
+def _edge(input, axis, output, mode, cval, taps, name):
+    arr = _image(input)
+    ax = check_axis(axis, arr.ndim)
+    modes = check_mode(mode, arr.ndim)
+    derivative, smoothing = taps
+    ops = [(a, FIR(derivative if a == ax else smoothing)) for a in range(arr.ndim)]
+    return _run(_single(ops, arr.ndim, modes, check_cval(cval), name), arr, output)
+
+
+def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
+    """Sobel derivative along `axis`; scipy.ndimage.sobel's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.sobel(np.tile(np.arange(4.0), (3, 1)), axis=1)[1].tolist()
+    [4.0, 8.0, 8.0, 4.0]
+    """
+    return _edge(input, axis, output, mode, cval, sobel_taps(), "sobel")
+
+
+def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
+    """Prewitt derivative along `axis`; scipy.ndimage.prewitt's arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sep3d import ndimage
+    >>> ndimage.prewitt(np.tile(np.arange(4.0), (3, 1)), axis=1)[1].tolist()
+    [3.0, 6.0, 6.0, 3.0]
+    """
+    return _edge(input, axis, output, mode, cval, prewitt_taps(), "prewitt")
