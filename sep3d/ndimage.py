@@ -2,8 +2,11 @@
 
 Same names, arguments, defaults, output dtypes and ``output=`` rules as scipy.ndimage
 (array, dtype or None; it may be the input itself); the result type follows scipy:
-the output array's dtype, by default the input's, with scipy's intermediate rounding
-(multi-pass filters store each pass in the output dtype, as scipy does).
+the output array's dtype, by default the input's. float32 outputs are computed in
+float32, everything else in float64. Integer outputs are truncated toward zero (and
+wrap) like scipy's C cast, but only once, at the end: scipy also truncates between the
+passes of a multi-pass filter, so its integer results can differ from sep3d's by a few
+units (sep3d's are the exact result, truncated).
 
 Deliberate differences, each a clear error where scipy computes something:
 complex input or output raises TypeError; empty and 0-d input, negative or NaN sigma
@@ -94,7 +97,7 @@ def _run(plan, image, output):
     result = _get_output(output, image)
     dtype = result.dtype
     compute = np.float32 if dtype in (np.float32, np.float16) else np.float64
-    backends.execute(plan, image, [result], backend="auto", temp_dtype=dtype, compute_dtype=compute)
+    backends.execute(plan, image, [result], backend="auto", temp_dtype=compute, compute_dtype=compute)
     return result
 
 
@@ -104,10 +107,12 @@ def _image(input):
 
 
 def _single(plan_axes_ops, ndim, modes, cval, name):
+    """A one-term plan; the passes keep the order given (scipy's, for constant mode)."""
     ops = [None] * ndim
     for ax, op in plan_axes_ops:
         ops[ax] = op
-    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, cval, None, name)
+    order = tuple(ax for ax, _ in plan_axes_ops)
+    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, cval, None, name, order)
 
 
 def _one_mode(mode):
@@ -242,7 +247,8 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
     radii = check_radius(radius, n)
     modes, _ = _modes_for(mode, axes, arr.ndim)
     ops = _gaussian_ops(arr.ndim, axes, sigmas, orders, check_truncate(truncate), radii)
-    plan = FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, check_cval(cval), None, "gaussian_filter")
+    plan = FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, check_cval(cval), None, "gaussian_filter",
+                      axes)
     return _run(plan, arr, output)
 
 
@@ -302,12 +308,14 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     arr = _image(input)
     axes = check_axes(axes, arr.ndim)
     truncate, radius = _gaussian_kwargs(kwargs)
-    sigmas = check_sigma(sigma, len(axes))
-    radii = check_radius(radius, len(axes))
-    term_ops = []
-    for ax in axes:
-        orders = [2 if a == ax else 0 for a in axes]
-        term_ops.append(_gaussian_ops(arr.ndim, axes, sigmas, orders, truncate, radii))
+    # scipy: sigma given per axis in `axes`, 0 on the others; radius per array axis
+    sigmas = [0.0] * arr.ndim
+    for ax, s in zip(axes, check_sigma(sigma, len(axes))):
+        sigmas[ax] = s
+    radii = check_radius(radius, arr.ndim)
+    every = range(arr.ndim)
+    term_ops = [_gaussian_ops(arr.ndim, every, sigmas, [2 if a == ax else 0 for a in every], truncate, radii)
+                for ax in axes]
     return _per_term(arr, axes, mode, cval, term_ops, None, output, "gaussian_laplace")
 
 
@@ -326,12 +334,13 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
     arr = _image(input)
     axes = check_axes(axes, arr.ndim)
     truncate, radius = _gaussian_kwargs(kwargs)
-    sigmas = check_sigma(sigma, len(axes))
-    radii = check_radius(radius, len(axes))
-    term_ops = []
-    for ax in axes:
-        orders = [1 if a == ax else 0 for a in axes]
-        term_ops.append(_gaussian_ops(arr.ndim, axes, sigmas, orders, truncate, radii))
+    # scipy 1.17 passes sigma to gaussian_filter over every array axis: all axes are
+    # smoothed, only those in `axes` are differentiated. A drop-in keeps that.
+    sigmas = check_sigma(sigma, arr.ndim)
+    radii = check_radius(radius, arr.ndim)
+    every = range(arr.ndim)
+    term_ops = [_gaussian_ops(arr.ndim, every, sigmas, [1 if a == ax else 0 for a in every], truncate, radii)
+                for ax in axes]
     return _per_term(arr, axes, mode, cval, term_ops, "sqrt_sum_squares", output,
                      "gaussian_gradient_magnitude")
 
@@ -378,7 +387,8 @@ def _edge(input, axis, output, mode, cval, taps, name):
     ax = check_axis(axis, arr.ndim)
     modes = check_mode(mode, arr.ndim)
     derivative, smoothing = taps
-    ops = [(a, FIR(derivative if a == ax else smoothing)) for a in range(arr.ndim)]
+    order = [ax] + [a for a in range(arr.ndim) if a != ax]  # scipy: the derivative first
+    ops = [(a, FIR(derivative if a == ax else smoothing)) for a in order]
     return _run(_single(ops, arr.ndim, modes, check_cval(cval), name), arr, output)
 
 

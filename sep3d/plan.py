@@ -59,6 +59,11 @@ class FilterPlan:
         See :data:`COMBINES`.
     name : str
         A label for :func:`sep3d.describe`.
+    axis_order : tuple of int, optional
+        The order in which the axes are filtered when it changes the result: with a
+        non-zero `cval` in constant mode each pass pads its input with `cval`, so the
+        order of the passes matters (scipy.ndimage filters axes in the order of `axes`).
+        Otherwise the engine picks the fastest order.
     """
 
     outputs: tuple
@@ -66,6 +71,7 @@ class FilterPlan:
     cval: float = 0.0
     combine: object = None
     name: str = "filter"
+    axis_order: object = None
     _schedule: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -124,7 +130,14 @@ class FilterPlan:
             Output(tuple(Term(t.scale, tuple(t.ops[p] for p in perm)) for t in out.terms))
             for out in self.outputs
         )
-        return FilterPlan(outputs, tuple(self.modes[p] for p in perm), self.cval, self.combine, self.name)
+        order = None if self.axis_order is None else tuple(perm.index(a) for a in self.axis_order)
+        return FilterPlan(outputs, tuple(self.modes[p] for p in perm), self.cval, self.combine, self.name,
+                          order)
+
+    @property
+    def order_matters(self):
+        """True when the pass order changes the result (constant mode with a non-zero cval)."""
+        return self.cval != 0 and any(m == Mode.CONSTANT for m in self.modes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,8 +186,12 @@ class Schedule:
 
 
 def _axis_order(plan):
-    """Filtered axes, the contiguous (last) axis first, then the others outwards."""
+    """Filtered axes in pass order: the plan's own order where it changes the result,
+    else the contiguous (last) axis first, then the others outwards."""
     used = [ax for ax in range(plan.ndim) if any(t.ops[ax] is not None for _, t in plan.terms())]
+    if plan.order_matters:
+        given = [ax for ax in (plan.axis_order or ()) if ax in used]
+        return given + [ax for ax in used if ax not in given]
     return sorted(used, reverse=True)
 
 

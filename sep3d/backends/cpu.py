@@ -30,11 +30,11 @@ from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
 
 __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
 
-#: Result and temporary dtypes the kernels store directly; anything else goes through float64.
-KERNEL_DTYPES = frozenset(np.dtype(t) for t in (
-    np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-    np.uint8, np.uint16, np.uint32, np.uint64,
-))
+#: Result and temporary dtypes the kernels store directly. Other results (integers, bool,
+#: float16) are computed in float and cast once at the end: integers are truncated toward
+#: zero and wrap like a C cast, as scipy.ndimage's are, but without rounding the
+#: intermediate passes.
+KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
 _threads = {"n": os.cpu_count() or 1, "pool": None}
@@ -379,17 +379,28 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
         if direct:
             views.append(view)
         else:
-            dtype = out.dtype if out.dtype in KERNEL_DTYPES else np.dtype(np.float64)
+            dtype = out.dtype if out.dtype in KERNEL_DTYPES else compute_dtype
             tmp = np.empty(work_image.shape, dtype)
             views.append(tmp)
             copies.append((out, tmp))
     if temp_dtype not in KERNEL_DTYPES:
-        temp_dtype = np.dtype(np.float64)
+        temp_dtype = compute_dtype
     run_schedule(work_plan, work_image, views, temp_dtype, compute_dtype)
     inverse = np.argsort(perm)
     for out, tmp in copies:
-        np.copyto(out, tmp.transpose(inverse), casting="unsafe")
+        cast_into(out, tmp.transpose(inverse))
     return outputs
+
+
+def cast_into(out, values):
+    """Store float `values` in `out` as a C cast would: integers truncated and wrapped."""
+    if out.dtype.kind in "iu":
+        with np.errstate(invalid="ignore"):
+            np.copyto(out, values.astype(np.int64), casting="unsafe")
+    elif out.dtype.kind == "b":
+        np.copyto(out, values != 0)
+    else:
+        np.copyto(out, values, casting="unsafe")
 
 
 def _same_memory(a, b):

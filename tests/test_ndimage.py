@@ -1,0 +1,206 @@
+"""sep3d.ndimage against scipy.ndimage: values (float64 oracle), dtypes and output= rules."""
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from sep3d import ndimage as s3
+from conftest import MODES, assert_close, make_volume
+
+SHAPE = (17, 23, 9)  # odd sizes; some axes shorter than the halo
+
+
+def oracle(name, vol, *args, **kwargs):
+    """scipy on the float64 copy of the input."""
+    return getattr(ndi, name)(np.asarray(vol, dtype=np.float64), *args, **kwargs)
+
+
+CASES = [
+    ("correlate1d", ([1.0, -2.5, 3.0, 0.5],), {"axis": 1, "origin": 1}),
+    ("convolve1d", ([1.0, -2.5, 3.0, 0.5],), {"axis": 0, "origin": -1}),
+    ("gaussian_filter1d", (1.5,), {"axis": 2, "order": 1}),
+    ("gaussian_filter", (1.5,), {}),
+    ("gaussian_filter", ((0.8, 2.0, 1.2),), {"order": (0, 1, 2)}),
+    ("gaussian_laplace", (1.3,), {}),
+    ("gaussian_gradient_magnitude", (1.3,), {}),
+    ("uniform_filter1d", (4,), {"axis": 0, "origin": -1}),
+    ("uniform_filter", ((3, 5, 2),), {}),
+    ("sobel", (), {"axis": 1}),
+    ("prewitt", (), {"axis": 0}),
+    ("laplace", (), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_scipy_in_every_mode(name, args, kwargs, mode, dtype):
+    vol = make_volume(SHAPE, dtype)
+    before = vol.copy()
+    ref = oracle(name, vol, *args, mode=mode, cval=2.5, **kwargs)
+    out = getattr(s3, name)(vol, *args, mode=mode, cval=2.5, **kwargs)
+    assert out.dtype == dtype  # scipy's rule: the output has the input dtype
+    assert_close(out, ref)
+    np.testing.assert_array_equal(vol, before)
+
+
+@pytest.mark.parametrize("name, args, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8])
+def test_integer_inputs_keep_their_dtype_and_truncate_like_a_c_cast(name, args, kwargs, dtype):
+    vol = make_volume(SHAPE, dtype)
+    out = getattr(s3, name)(vol, *args, **kwargs)
+    assert out.dtype == dtype  # scipy's rule
+    # sep3d: the exact result, truncated toward zero and wrapped once at the end
+    exact = np.trunc(oracle(name, vol, *args, **kwargs)).astype(np.int64).astype(dtype)
+    assert_close(out, exact, int_slack=1)
+
+
+@pytest.mark.parametrize("name, args, kwargs", CASES[:6] + CASES[7:11],
+                         ids=[c[0] for c in CASES[:6] + CASES[7:11]])
+def test_signed_integer_results_agree_with_scipy_up_to_its_per_pass_rounding(name, args, kwargs):
+    # scipy truncates to int16 after every pass, sep3d once; no overflow in int16 here
+    # (gradient magnitude is left out: scipy squares in int16 and overflows)
+    vol = make_volume(SHAPE, np.int16)
+    with np.errstate(all="ignore"):
+        ref = getattr(ndi, name)(vol, *args, **kwargs)
+    assert_close(getattr(s3, name)(vol, *args, **kwargs), ref, int_slack=4)
+
+
+@pytest.mark.parametrize("name, args, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_integer_input_to_float_output_matches_the_float64_oracle(name, args, kwargs):
+    vol = make_volume(SHAPE, np.int16)
+    out = getattr(s3, name)(vol, *args, output=np.float32, **kwargs)
+    assert out.dtype == np.float32
+    assert_close(out, oracle(name, vol, *args, **kwargs))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("mode", MODES)
+def test_radius_larger_than_the_axis(n, mode):
+    vol = make_volume((n, 4, 6), np.float64, seed=n)
+    for sigma in (0.7, 3.0, 9.0):  # radius 3, 12, 36 against axes of 1..6
+        ref = ndi.gaussian_filter(vol, sigma, mode=mode, cval=-1.0)
+        assert_close(s3.gaussian_filter(vol, sigma, mode=mode, cval=-1.0), ref)
+    ref = ndi.correlate1d(vol, np.arange(1.0, 12.0), axis=0, mode=mode, origin=3)
+    assert_close(s3.correlate1d(vol, np.arange(1.0, 12.0), axis=0, mode=mode, origin=3), ref)
+
+
+@pytest.mark.parametrize("shape", [(40,), (13, 11), (5, 6, 7, 4), (3, 1, 4, 2, 5)])
+def test_any_number_of_dimensions(shape):
+    vol = make_volume(shape, np.float64)
+    assert_close(s3.gaussian_filter(vol, 1.2, order=1), ndi.gaussian_filter(vol, 1.2, order=1))
+    assert_close(s3.gaussian_laplace(vol, 1.0), ndi.gaussian_laplace(vol, 1.0))
+    assert_close(s3.uniform_filter(vol, 3), ndi.uniform_filter(vol, 3))
+
+
+def test_per_axis_sigma_order_mode_radius_and_axes():
+    vol = make_volume(SHAPE, np.float64)
+    kwargs = dict(sigma=(1.0, 2.0), order=(1, 0), mode=("wrap", "nearest"), radius=(2, 7), axes=(2, 0))
+    assert_close(s3.gaussian_filter(vol, **kwargs), ndi.gaussian_filter(vol, **kwargs))
+
+
+@pytest.mark.parametrize("func", ["gaussian_laplace", "gaussian_gradient_magnitude", "laplace"])
+def test_generic_filters_with_axes_and_a_mode_per_term(func):
+    vol = make_volume(SHAPE, np.float64)
+    args = () if func == "laplace" else (1.1,)
+    for kwargs in ({"axes": (0, 2)}, {"mode": ("reflect", "constant", "wrap"), "cval": 3.0},
+                   {"axes": (1,), "mode": ("mirror",)}):
+        assert_close(getattr(s3, func)(vol, *args, **kwargs), oracle(func, vol, *args, **kwargs))
+
+
+def test_gaussian_kwargs_truncate_and_radius_pass_through():
+    vol = make_volume(SHAPE, np.float64)
+    for kw in ({"truncate": 2.0}, {"radius": 3}):
+        assert_close(s3.gaussian_laplace(vol, 1.5, **kw), ndi.gaussian_laplace(vol, 1.5, **kw))
+        assert_close(s3.gaussian_gradient_magnitude(vol, 1.5, **kw),
+                     ndi.gaussian_gradient_magnitude(vol, 1.5, **kw))
+
+
+def test_zero_sigma_skips_the_axis_like_scipy():
+    vol = make_volume(SHAPE, np.float64)
+    for sigma, order in (((0.0, 1.0, 2.0), (1, 1, 0)), (0.0, 0)):
+        assert_close(s3.gaussian_filter(vol, sigma, order=order), ndi.gaussian_filter(vol, sigma, order=order))
+    assert_close(s3.gaussian_laplace(vol, (0.0, 1.0, 1.0)), ndi.gaussian_laplace(vol, (0.0, 1.0, 1.0)))
+
+
+def test_even_kernels_and_origins():
+    vol = make_volume(SHAPE, np.float64)
+    for w, origin in (([1.0, 2.0], 0), ([1.0, 2.0], -1), ([3.0, 1.0, 4.0, 1.0, 5.0, 9.0], 2)):
+        assert_close(s3.correlate1d(vol, w, origin=origin), ndi.correlate1d(vol, w, origin=origin))
+        assert_close(s3.convolve1d(vol, w, origin=origin), ndi.convolve1d(vol, w, origin=origin))
+    assert_close(s3.uniform_filter(vol, (2, 4, 3), origin=(-1, 1, 0)),
+                 ndi.uniform_filter(vol, (2, 4, 3), origin=(-1, 1, 0)))
+
+
+@pytest.mark.parametrize("output", [np.float64, "float32", np.int32])
+def test_output_as_a_dtype(output):
+    vol = make_volume(SHAPE, np.uint8)
+    out = s3.gaussian_filter(vol, 1.0, output=output)
+    ref = ndi.gaussian_filter(vol, 1.0, output=output)
+    assert out.dtype == ref.dtype
+    exact = oracle("gaussian_filter", vol, 1.0)
+    if out.dtype.kind == "f":
+        assert_close(out, exact)
+    else:
+        assert_close(out, np.trunc(exact).astype(out.dtype), int_slack=1)
+
+
+def test_float16_output_which_scipy_refuses():
+    vol = make_volume(SHAPE, np.float32)
+    out = s3.gaussian_filter(vol, 1.0, output=np.float16)
+    assert out.dtype == np.float16
+    ref = oracle("gaussian_filter", vol, 1.0)
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=2e-3, atol=1e-3 * np.abs(ref).max())
+
+
+def test_output_array_is_filled_and_returned():
+    vol = make_volume(SHAPE, np.float32)
+    out = np.full(SHAPE, np.nan, np.float64)
+    res = s3.gaussian_laplace(vol, 1.0, output=out)
+    assert res is out
+    assert_close(out, oracle("gaussian_laplace", vol, 1.0))
+
+
+@pytest.mark.parametrize("func, args", [("gaussian_filter", (1.5,)), ("gaussian_laplace", (1.0,)),
+                                         ("gaussian_gradient_magnitude", (1.0,)), ("sobel", ()),
+                                         ("uniform_filter", (4,))])
+def test_output_may_be_the_input_itself(func, args):
+    vol = make_volume(SHAPE, np.float64)
+    ref = oracle(func, vol, *args)
+    res = getattr(s3, func)(vol, *args, output=vol)
+    assert res is vol
+    assert_close(vol, ref)
+
+
+def test_output_may_overlap_the_input_partially():
+    vol = make_volume((20, 12), np.float64)
+    ref = ndi.gaussian_laplace(vol[:10], 1.0)
+    s3.gaussian_laplace(vol[:10], 1.0, output=vol[5:15])
+    assert_close(vol[5:15], ref)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "transposed", "negative"])
+def test_non_contiguous_inputs_and_outputs(layout):
+    base = make_volume((18, 24, 10), np.float32)
+    vol = {"fortran": np.asfortranarray(base), "strided": base[::2, 1::2, :],
+           "transposed": base.transpose(2, 0, 1), "negative": base[::-1, :, ::-2]}[layout]
+    ref = oracle("gaussian_laplace", vol, 1.2)
+    assert_close(s3.gaussian_laplace(vol, 1.2), ref)
+    out = np.zeros(vol.shape[::-1], np.float32).T  # an F-ordered output
+    s3.gaussian_laplace(vol, 1.2, output=out)
+    assert_close(out, ref)
+
+
+def test_nan_propagates_as_in_scipy():
+    vol = make_volume(SHAPE, np.float64)
+    vol[8, 11, 4] = np.nan
+    for func, args in (("gaussian_filter", (1.0,)), ("sobel", ()), ("gaussian_filter1d", (1.0,))):
+        ref = oracle(func, vol, *args)
+        out = getattr(s3, func)(vol, *args)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+        assert_close(out, ref)
+
+
+def test_bool_input():
+    vol = make_volume(SHAPE, np.bool_)
+    out = s3.uniform_filter(vol, 3, output=np.float64)
+    assert_close(out, ndi.uniform_filter(vol.astype(np.float64), 3))
