@@ -1,0 +1,203 @@
+"""The rich API against scipy.ndimage in float64, with physical spacing."""
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+import sep3d
+from conftest import MODES, assert_close, check_contract, make_volume, rich_dtype
+
+SHAPE = (17, 23, 9)
+SPACING = (2.5, 0.7, 1.1)  # thick slices, like CT
+
+
+def f64(vol):
+    return np.asarray(vol, dtype=np.float64)
+
+
+def px(sigma, spacing):
+    return tuple(s / d for s, d in zip(np.broadcast_to(sigma, len(spacing)), spacing))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8])
+@pytest.mark.parametrize("mode", MODES)
+def test_gaussian_with_spacing_is_scipy_with_sigma_over_spacing(dtype, mode):
+    vol = make_volume(SHAPE, dtype)
+    before = vol.copy()
+    out = sep3d.gaussian(vol, 3.0, spacing=SPACING, mode=mode, cval=1.5)
+    check_contract(out, vol, before, rich_dtype(dtype))
+    assert_close(out, ndi.gaussian_filter(f64(vol), px(3.0, SPACING), mode=mode, cval=1.5))
+
+
+def test_gaussian_without_spacing_axes_modes_radius():
+    vol = make_volume(SHAPE, np.float64)
+    out = sep3d.gaussian(vol, (1.0, 2.0), axes=(2, 0), mode=("wrap", "mirror"), radius=(3, 5))
+    ref = ndi.gaussian_filter(vol, (1.0, 2.0), axes=(2, 0), mode=("wrap", "mirror"), radius=(3, 5))
+    assert_close(out, ref)
+
+
+@pytest.mark.parametrize("order", [(1, 0, 0), (0, 2, 0), (1, 1, 1), (0, 0, 3)])
+def test_gaussian_derivative_is_per_physical_unit(order):
+    vol = make_volume(SHAPE, np.float64)
+    out = sep3d.gaussian_derivative(vol, 2.0, order, spacing=SPACING)
+    ref = ndi.gaussian_filter(vol, px(2.0, SPACING), order=order)
+    ref /= np.prod([d ** o for d, o in zip(SPACING, order)])
+    assert_close(out, ref)
+
+
+def test_gaussian_derivative_of_a_physical_ramp_is_its_slope():
+    z, y, x = np.meshgrid(*(np.arange(n) * d for n, d in zip((30, 30, 30), SPACING)), indexing="ij")
+    ramp = 3.0 * z - 2.0 * y + 0.5 * x  # per mm
+    for axis, slope in enumerate((3.0, -2.0, 0.5)):
+        order = [0, 0, 0]
+        order[axis] = 1
+        d = sep3d.gaussian_derivative(ramp, 2.0, order, spacing=SPACING, mode="nearest")
+        assert d[15, 15, 15] == pytest.approx(slope, rel=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+@pytest.mark.parametrize("mode", MODES)
+def test_laplacian_of_gaussian_matches_scipy(dtype, mode):
+    vol = make_volume(SHAPE, dtype)
+    before = vol.copy()
+    out = sep3d.laplacian_of_gaussian(vol, 1.4, mode=mode)
+    check_contract(out, vol, before, rich_dtype(dtype))
+    assert_close(out, ndi.gaussian_laplace(f64(vol), 1.4, mode=mode))
+
+
+def physical_log(vol, sigma, spacing, normalize=False):
+    total = np.zeros(vol.shape)
+    for axis in range(vol.ndim):
+        order = [0] * vol.ndim
+        order[axis] = 2
+        term = ndi.gaussian_filter(f64(vol), px(sigma, spacing), order=order) / spacing[axis] ** 2
+        total += term * (sigma ** 2 if normalize else 1.0)
+    return total
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_laplacian_of_gaussian_with_spacing_and_normalisation(normalize):
+    vol = make_volume(SHAPE, np.float64)
+    out = sep3d.laplacian_of_gaussian(vol, 2.5, spacing=SPACING, normalize=normalize)
+    assert_close(out, physical_log(vol, 2.5, SPACING, normalize))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_magnitude_matches_scipy(mode):
+    vol = make_volume(SHAPE, np.float32)
+    assert_close(sep3d.gradient_magnitude(vol, 1.2, mode=mode), ndi.gaussian_gradient_magnitude(f64(vol), 1.2, mode=mode))
+
+
+def test_gradient_magnitude_with_spacing():
+    vol = make_volume(SHAPE, np.float64)
+    comps = []
+    for axis in range(3):
+        order = [0, 0, 0]
+        order[axis] = 1
+        comps.append(ndi.gaussian_filter(vol, px(2.0, SPACING), order=order) / SPACING[axis])
+    ref = np.sqrt(sum(c ** 2 for c in comps))
+    assert_close(sep3d.gradient_magnitude(vol, 2.0, spacing=SPACING), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hessian_components_in_upper_triangle_order(dtype):
+    vol = make_volume(SHAPE, dtype)
+    before = vol.copy()
+    out = sep3d.hessian(vol, 1.3, spacing=SPACING)
+    pairs = sep3d.hessian_components(3)
+    assert pairs == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    check_contract(out, vol, before, rich_dtype(dtype), shape=(6,) + SHAPE)
+    for k, (a, b) in enumerate(pairs):
+        order = [0, 0, 0]
+        order[a] += 1
+        order[b] += 1
+        ref = ndi.gaussian_filter(f64(vol), px(1.3, SPACING), order=order) / (SPACING[a] * SPACING[b])
+        assert_close(out[k], ref)
+
+
+def test_hessian_on_two_axes_and_into_an_output():
+    vol = make_volume((12, 10, 8), np.float64)
+    out = np.empty((3, 12, 10, 8))
+    res = sep3d.hessian(vol, 1.0, axes=(0, 2), output=out)
+    assert res is out
+    assert_close(out[0], ndi.gaussian_filter(vol, 1.0, order=(2, 0), axes=(0, 2)))
+    assert_close(out[1], ndi.gaussian_filter(vol, 1.0, order=(1, 1), axes=(0, 2)))
+    assert_close(out[2], ndi.gaussian_filter(vol, 1.0, order=(0, 2), axes=(0, 2)))
+
+
+def test_difference_of_gaussians():
+    vol = make_volume(SHAPE, np.float64)
+    ref = ndi.gaussian_filter(vol, 1.0) - ndi.gaussian_filter(vol, 1.6)
+    assert_close(sep3d.difference_of_gaussians(vol, 1.0), ref)
+    ref = ndi.gaussian_filter(vol, px(2.0, SPACING)) - ndi.gaussian_filter(vol, px(5.0, SPACING))
+    assert_close(sep3d.difference_of_gaussians(vol, 2.0, 5.0, spacing=SPACING), ref)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_box_matches_uniform_filter(mode):
+    vol = make_volume(SHAPE, np.int16)
+    assert_close(sep3d.box(vol, (3, 4, 5), mode=mode, origin=(0, 1, -2)),
+                 ndi.uniform_filter(f64(vol), (3, 4, 5), mode=mode, origin=(0, 1, -2)))
+
+
+def test_box_in_physical_units_rounds_to_whole_voxels():
+    vol = make_volume(SHAPE, np.float64)
+    out = sep3d.box(vol, 5.0, spacing=SPACING)  # 5 mm -> 2, 7, 5 voxels
+    assert_close(out, ndi.uniform_filter(vol, (2, 7, 5)))
+
+
+def test_box_of_a_constant_integer_volume_is_exact():
+    vol = np.full((6, 7, 8), 5, np.uint8)
+    assert np.all(sep3d.box(vol, 3) == 5.0)
+
+
+def test_separable_is_a_chain_of_correlate1d():
+    vol = make_volume(SHAPE, np.float64)
+    kz, kx = [1.0, -3.0, 2.0, 0.5], [0.25, 0.5, 0.25]
+    out = sep3d.separable(vol, [kz, None, kx], mode="nearest", origin=(1, 0, 0))
+    ref = ndi.correlate1d(ndi.correlate1d(vol, kz, axis=0, mode="nearest", origin=1), kx, axis=2, mode="nearest")
+    assert_close(out, ref)
+    out = sep3d.separable(vol, np.array([1.0, 2.0, 1.0]), axes=(1, 2))
+    ref = ndi.correlate1d(ndi.correlate1d(vol, [1, 2, 1], axis=1), [1, 2, 1], axis=2)
+    assert_close(out, ref)
+
+
+@pytest.mark.parametrize("func, args", [
+    (sep3d.gaussian, (1.5,)), (sep3d.laplacian_of_gaussian, (1.5,)),
+    (sep3d.gradient_magnitude, (1.5,)), (sep3d.difference_of_gaussians, (1.0, 2.0)),
+])
+def test_output_arrays_including_the_input_itself(func, args):
+    vol = make_volume(SHAPE, np.float32)
+    ref = func(vol, *args)
+    out = np.empty(SHAPE, np.float64)
+    assert func(vol, *args, output=out) is out
+    assert_close(out.astype(np.float32), ref)
+    inplace = vol.copy()
+    assert func(inplace, *args, output=inplace) is inplace
+    assert_close(inplace, ref)
+
+
+def test_float64_output_makes_the_computation_float64():
+    vol = make_volume(SHAPE, np.float32)
+    out = sep3d.gaussian(vol, 2.0, output=np.empty(SHAPE))
+    assert_close(out, ndi.gaussian_filter(f64(vol), 2.0), dtype=np.float64)
+
+
+@pytest.mark.parametrize("shape", [(50,), (20, 30), (6, 7, 8, 5)])
+def test_rich_filters_in_any_dimension(shape):
+    vol = make_volume(shape, np.float64)
+    spacing = np.linspace(0.5, 2.0, len(shape))
+    assert_close(sep3d.gaussian(vol, 2.0, spacing=spacing), ndi.gaussian_filter(vol, 2.0 / spacing))
+    assert_close(sep3d.laplacian_of_gaussian(vol, 1.0), ndi.gaussian_laplace(vol, 1.0))
+
+
+def test_thread_count_does_not_change_results():
+    vol = make_volume((40, 30, 20), np.float32)
+    before = sep3d.get_num_threads()
+    try:
+        sep3d.set_num_threads(1)
+        one = sep3d.laplacian_of_gaussian(vol, 1.5)
+        sep3d.set_num_threads(2)
+        two = sep3d.laplacian_of_gaussian(vol, 1.5)
+    finally:
+        sep3d.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)

@@ -1,0 +1,164 @@
+"""FilterPlan, its pass schedule and describe(); the boundary helper against numpy.pad."""
+import numpy as np
+import pytest
+
+import sep3d
+from sep3d.backends.cpu import boundary_index, run_pass, run_schedule
+from sep3d.filters import (
+    plan_gaussian,
+    plan_gradient_magnitude,
+    plan_hessian,
+    plan_laplacian_of_gaussian,
+)
+from sep3d.kernels import FIR
+from sep3d.plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, FilterPlan, Output, Pass, Term, cost
+from sep3d._validate import Mode
+from conftest import assert_close, make_volume
+
+# numpy.pad's names for scipy.ndimage's modes (an independent implementation)
+NP_PAD = {Mode.REFLECT: "symmetric", Mode.MIRROR: "reflect", Mode.NEAREST: "edge", Mode.WRAP: "wrap"}
+
+
+@pytest.mark.parametrize("mode", list(NP_PAD))
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+@pytest.mark.parametrize("left, size", [(0, 1), (1, 3), (4, 9), (2, 5), (17, 35), (3, 4)])
+def test_boundary_index_matches_numpy_pad(mode, n, left, size):
+    if mode == Mode.MIRROR and n == 1:
+        expected = np.zeros(n + size - 1, dtype=np.int64)
+    else:
+        right = size - 1 - left
+        expected = np.pad(np.arange(n), (left, right), mode=NP_PAD[mode])
+    np.testing.assert_array_equal(boundary_index(n, left, size, int(mode)), expected)
+
+
+def test_boundary_index_constant_marks_outside():
+    np.testing.assert_array_equal(boundary_index(3, 2, 5, int(Mode.CONSTANT)), [-1, -1, 0, 1, 2, -1, -1])
+
+
+def test_gaussian_runs_three_passes_in_place_without_temporaries():
+    sched = plan_gaussian(3, 2.0).schedule()
+    assert len(sched.passes) == 3 and sched.n_temps == 0
+    assert [p.axis for p in sched.passes] == [2, 1, 0]  # contiguous axis first
+    assert sched.passes[0].src == ("input",)
+    assert all(p.dst == ("result", 0) for p in sched.passes)
+    assert [p.store for p in sched.passes] == [WRITE, WRITE, WRITE]
+
+
+def test_log_terms_share_smoothing_passes():
+    sched = plan_laplacian_of_gaussian(3, 1.5).schedule()
+    assert len(sched.passes) == 8  # 9 without sharing, as scipy
+    assert sched.n_temps == 1
+    stores = [p.store for p in sched.passes if p.dst == ("result", 0) and p.src != p.dst or p.store != WRITE]
+    assert stores.count(ADD) == 2
+
+
+def test_gradient_magnitude_accumulates_squares():
+    plan = plan_gradient_magnitude(3, 1.5)
+    sched = plan.schedule()
+    assert len(sched.passes) == 8 and sched.n_temps <= 1 and sched.sqrt_results
+    finals = [p.store for p in sched.passes if p.store in (WRITE_SQUARE, ADD_SQUARE)]
+    assert finals == [WRITE_SQUARE, ADD_SQUARE, ADD_SQUARE]
+
+
+def test_hessian_shares_prefixes():
+    sched = plan_hessian(3, 1.0).schedule()
+    # 6 outputs x 3 axes = 18 passes without sharing
+    assert len(sched.passes) < 18
+    assert {p.dst for p in sched.passes if p.dst[0] == "result"} == {("result", k) for k in range(6)}
+
+
+def test_terms_ending_together_are_merged():
+    op = FIR([1.0, 2.0, 1.0])
+    plan = FilterPlan((Output((Term(2.0, (op, None)), Term(3.0, (op, None)))),), (0, 0))
+    (p,) = plan.schedule().passes
+    assert p.scale == 5.0
+
+
+def test_identity_plan_copies_and_scales():
+    vol = make_volume((4, 5), np.float64)
+    plan = FilterPlan((Output((Term(2.0, (None, None)),)),), (0, 0))
+    out = [np.empty_like(vol)]
+    run_schedule(plan, vol, out, np.float64, np.float64)
+    np.testing.assert_array_equal(out[0], 2.0 * vol)
+
+
+def test_halo_radius_and_transpose():
+    plan = plan_gaussian(3, (1.0, 2.0, 0.0), mode=("wrap", "nearest", "reflect"))
+    assert plan.halo == ((4, 4), (8, 8), (0, 0))
+    assert plan.radius == (4, 8, 0)
+    t = plan.transpose((2, 0, 1))
+    assert t.halo == ((0, 0), (4, 4), (8, 8))
+    assert t.modes == (Mode.REFLECT, Mode.WRAP, Mode.NEAREST)
+
+
+def test_halo_of_asymmetric_operators():
+    plan = FilterPlan((Output((Term(1.0, (FIR([1.0, 2.0, 3.0, 4.0], origin=1), None)),)),), (0, 0))
+    assert plan.halo == ((3, 0), (0, 0))
+
+
+def test_cost_is_sum_of_taps_against_product():
+    separable, direct = cost(plan_gaussian(3, 2.0))
+    assert (separable, direct) == (3 * 17, 17 ** 3)
+    separable, direct = cost(plan_laplacian_of_gaussian(3, 2.0))
+    assert separable == 8 * 17 and direct == 3 * 17 ** 3
+
+
+def test_describe_prints_passes_taps_halo_and_arithmetic(capsys):
+    desc = sep3d.describe(sep3d.laplacian_of_gaussian, (64, 64, 64), 2.0)
+    text = capsys.readouterr().out
+    assert desc.n_passes == 8 and desc.n_temps == 1
+    assert desc.macs_per_voxel == 136 and desc.direct_macs_per_voxel == 3 * 4913
+    assert desc.taps_per_axis == {0: [17], 1: [17], 2: [17]}
+    for piece in ("laplacian_of_gaussian", "passes: 8", "halo per axis", "136 separable vs 14739 direct"):
+        assert piece in text
+    assert str(desc) == text.rstrip()
+
+
+def test_describe_takes_a_plan_or_an_image_and_prints_nothing_on_request(capsys):
+    vol = np.zeros((8, 9, 10), np.int16)
+    d1 = sep3d.describe(plan_gaussian(3, 1.0), file=False)
+    d2 = sep3d.describe(sep3d.gaussian, vol, 1.0, backend="cpu", output=None, file=False)
+    assert capsys.readouterr().out == ""
+    assert d1.text == d2.text
+
+
+def test_in_place_and_out_of_place_passes_agree():
+    vol = make_volume((9, 10, 11), np.float32)
+    op = FIR(np.array([0.2, -1.0, 3.0, 0.5, 0.1]))
+    for axis in range(3):
+        out = np.empty_like(vol)
+        run_pass(vol, out, axis, op, Mode.REFLECT, 0.0, WRITE, 1.0, np.float32)
+        inplace = vol.copy()
+        run_pass(inplace, inplace, axis, op, Mode.REFLECT, 0.0, WRITE, 1.0, np.float32)
+        np.testing.assert_array_equal(out, inplace)
+
+
+def test_symmetric_and_general_kernels_agree():
+    vol = make_volume((9, 10, 11), np.float64)
+    taps = np.array([0.1, 0.2, 0.4, 0.2, 0.1])
+    sym = FIR(taps)
+    general = FIR(taps)
+    general.symmetry = 0  # force the general kernel on the same taps
+    assert sym.symmetry == 1
+    for axis in range(3):
+        a, b = np.empty_like(vol), np.empty_like(vol)
+        run_pass(vol, a, axis, sym, Mode.MIRROR, 0.0, WRITE, 1.0, np.float64)
+        run_pass(vol, b, axis, general, Mode.MIRROR, 0.0, WRITE, 1.0, np.float64)
+        assert_close(a, b)
+
+
+def test_every_store_kind():
+    vol = make_volume((5, 6, 7), np.float64)
+    op = FIR([1.0])
+    base = np.full_like(vol, 2.0)
+    expected = {WRITE: 3 * vol, ADD: 2 + 3 * vol, WRITE_SQUARE: (3 * vol) ** 2, ADD_SQUARE: 2 + (3 * vol) ** 2}
+    for axis in (1, 2):
+        for store, ref in expected.items():
+            out = base.copy()
+            run_pass(vol, out, axis, op, Mode.REFLECT, 0.0, store, 3.0, np.float64)
+            assert_close(out, ref)
+
+
+def test_pass_dataclass_defaults():
+    p = Pass(0, FIR([1.0]), ("input",), ("result", 0))
+    assert p.store == WRITE and p.scale == 1.0
