@@ -1,0 +1,4 @@
+"""Reading and writing volumes (ct) and, later, rasters."""
+from . import ct
+
+__all__ = ["ct"]
