@@ -236,8 +236,11 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
     --------
     >>> import numpy as np
     >>> from sep3d import ndimage
-    >>> ndimage.gaussian_filter(np.arange(50, step=2).reshape((5, 5)), sigma=1)[0].tolist()
-    [4, 6, 8, 9, 11]
+    >>> a = np.arange(50, step=2).reshape((5, 5))
+    >>> ndimage.gaussian_filter(a, sigma=1)[0].tolist()  # exact values 5.12 6.41 8.27 10.13 11.42
+    [5, 6, 8, 10, 11]
+
+    scipy.ndimage gives ``[4, 6, 8, 9, 11]`` here: it truncates to int after each axis.
     """
     arr = _image(input)
     axes = check_axes(axes, arr.ndim)

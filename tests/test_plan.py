@@ -162,3 +162,20 @@ def test_every_store_kind():
 def test_pass_dataclass_defaults():
     p = Pass(0, FIR([1.0]), ("input",), ("result", 0))
     assert p.store == WRITE and p.scale == 1.0
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
+def test_fused_plane_pass_equals_separate_passes(mode, monkeypatch):
+    from sep3d.backends import cpu
+
+    vol = make_volume((9, 13, 11), np.float32)
+    plan = plan_gaussian(3, (1.0, 2.5, 0.7), mode=mode, cval=0.0)  # cval != 0 fixes scipy's order
+    sched = plan.schedule()
+    assert cpu.fusable(sched.steps[0], sched.steps[1], vol.shape, 4, 2)
+    fused = [np.empty_like(vol)]
+    run_schedule(plan, vol, fused, np.float32, np.float32)
+    monkeypatch.setattr(cpu, "FUSED_PANEL_BYTES", 0)
+    assert not cpu.fusable(sched.steps[0], sched.steps[1], vol.shape, 4, 2)
+    separate = [np.empty_like(vol)]
+    run_schedule(plan, vol, separate, np.float32, np.float32)
+    np.testing.assert_array_equal(fused[0], separate[0])
