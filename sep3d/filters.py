@@ -658,6 +658,7 @@ def describe(plan_or_filter, *args, file=None, **kwargs):
     >>> d.n_passes, d.macs_per_voxel, d.direct_macs_per_voxel
     (3, 51, 4913)
     """
+    shape = None
     if isinstance(plan_or_filter, FilterPlan):
         plan = plan_or_filter
     elif plan_or_filter in PLANNERS:
@@ -666,18 +667,26 @@ def describe(plan_or_filter, *args, file=None, **kwargs):
         target, rest = args[0], args[1:]
         kwargs.pop("backend", None)
         kwargs.pop("output", None)
-        ndim = len(target) if isinstance(target, tuple) else np.ndim(target)
-        plan = PLANNERS[plan_or_filter](ndim, *rest, **kwargs)
+        shape = tuple(target) if isinstance(target, tuple) else np.shape(target)
+        plan = PLANNERS[plan_or_filter](len(shape), *rest, **kwargs)
     else:
         raise TypeError(f"`plan_or_filter` must be a FilterPlan or a sep3d filter; got {plan_or_filter!r}")
-    desc = _describe(plan)
+    desc = _describe(plan, shape)
     if file is not False:
         print(desc.text, file=file)
     return desc
 
 
-def _describe(plan):
+def _describe(plan, shape=None):
+    """The report; with a shape, also how the CPU engine groups the passes."""
+    from .backends import cpu
+
     sched = plan.schedule()
+    fused, n_temps = set(), sched.n_temps
+    if shape is not None:
+        units = cpu.execution_units(sched.steps, shape, 4)
+        fused = {id(step) for unit in units if len(unit) == 2 for step in unit}
+        n_temps = len(cpu.allocated_temps(units))
     separable_macs, direct_macs = cost(plan)
     taps = {}
     for _, term in plan.terms():
@@ -691,18 +700,19 @@ def _describe(plan):
           f"combine={plan.combine or 'none'}", file=buf)
     print(f"  halo per axis (left, right): {list(plan.halo)}", file=buf)
     print(f"  taps per axis: {taps}", file=buf)
-    print(f"  passes: {len(sched.passes)}, temporary volumes: {sched.n_temps}", file=buf)
+    where = f" for shape {tuple(shape)} on the CPU" if shape is not None else ""
+    print(f"  passes: {len(sched.passes)}, temporary volumes{where}: {n_temps}", file=buf)
     for i, step in enumerate(sched.steps):
         if hasattr(step, "axis"):
             print(f"    {i + 1:2d}. axis {step.axis}: {step.op.size:3d} taps "
                   f"(symmetry {step.op.symmetry:+d})  {_ref(step.src)} -> {_ref(step.dst)}"
-                  f"{_store_text(step)}", file=buf)
+                  f"{_store_text(step)}{'  [fused x-y]' if id(step) in fused else ''}", file=buf)
         else:
             print(f"    {i + 1:2d}. scale {_ref(step.src)} -> {_ref(step.dst)}{_store_text(step)}", file=buf)
     ratio = direct_macs / separable_macs if separable_macs else math.inf
     print(f"  multiply-adds per voxel: {separable_macs} separable vs {direct_macs} direct N-D "
           f"({ratio:.1f}x fewer)", file=buf)
-    return PlanDescription(plan.name, len(sched.passes), sched.n_temps, plan.halo, taps,
+    return PlanDescription(plan.name, len(sched.passes), n_temps, plan.halo, taps,
                            separable_macs, direct_macs, buf.getvalue().rstrip())
 
 

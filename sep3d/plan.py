@@ -186,13 +186,20 @@ class Schedule:
 
 
 def _axis_order(plan):
-    """Filtered axes in pass order: the plan's own order where it changes the result,
-    else the contiguous (last) axis first, then the others outwards."""
+    """Filtered axes in pass order.
+
+    Where the order changes the result (see :attr:`FilterPlan.order_matters`) it is the
+    plan's own. Otherwise the outer axes come first and the two innermost last, x then
+    y, so that a backend can fuse each x pass with the y passes that read it (one trip
+    through memory for both), and terms that differ only in their x and y operators
+    share everything before.
+    """
     used = [ax for ax in range(plan.ndim) if any(t.ops[ax] is not None for _, t in plan.terms())]
     if plan.order_matters:
         given = [ax for ax in (plan.axis_order or ()) if ax in used]
         return given + [ax for ax in used if ax not in given]
-    return sorted(used, reverse=True)
+    inner = [ax for ax in (plan.ndim - 1, plan.ndim - 2) if ax in used and ax >= 0]
+    return [ax for ax in used if ax not in inner] + inner
 
 
 def _build_schedule(plan):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import sep3d
+from sep3d.backends import cpu
 from sep3d.backends.cpu import boundary_index, run_pass, run_schedule
 from sep3d.filters import (
     plan_gaussian,
@@ -38,7 +39,7 @@ def test_boundary_index_constant_marks_outside():
 def test_gaussian_runs_three_passes_in_place_without_temporaries():
     sched = plan_gaussian(3, 2.0).schedule()
     assert len(sched.passes) == 3 and sched.n_temps == 0
-    assert [p.axis for p in sched.passes] == [2, 1, 0]  # contiguous axis first
+    assert [p.axis for p in sched.passes] == [0, 2, 1]  # outer axis, then x and y (fusable)
     assert sched.passes[0].src == ("input",)
     assert all(p.dst == ("result", 0) for p in sched.passes)
     assert [p.store for p in sched.passes] == [WRITE, WRITE, WRITE]
@@ -47,7 +48,10 @@ def test_gaussian_runs_three_passes_in_place_without_temporaries():
 def test_log_terms_share_smoothing_passes():
     sched = plan_laplacian_of_gaussian(3, 1.5).schedule()
     assert len(sched.passes) == 8  # 9 without sharing, as scipy
-    assert sched.n_temps == 1
+    assert sched.n_temps == 2
+    units = cpu.execution_units(sched.steps, (32, 32, 32), 4)
+    assert [len(u) for u in units] == [1, 2, 1, 2, 2]  # three fused x-y pairs
+    assert len(cpu.allocated_temps(units)) == 1  # the other x result never exists
     stores = [p.store for p in sched.passes if p.dst == ("result", 0) and p.src != p.dst or p.store != WRITE]
     assert stores.count(ADD) == 2
 
@@ -55,7 +59,8 @@ def test_log_terms_share_smoothing_passes():
 def test_gradient_magnitude_accumulates_squares():
     plan = plan_gradient_magnitude(3, 1.5)
     sched = plan.schedule()
-    assert len(sched.passes) == 8 and sched.n_temps <= 1 and sched.sqrt_results
+    assert len(sched.passes) == 8 and sched.sqrt_results
+    assert len(cpu.allocated_temps(cpu.execution_units(sched.steps, (32, 32, 32), 4))) == 1
     finals = [p.store for p in sched.passes if p.store in (WRITE_SQUARE, ADD_SQUARE)]
     assert finals == [WRITE_SQUARE, ADD_SQUARE, ADD_SQUARE]
 
@@ -118,8 +123,10 @@ def test_describe_takes_a_plan_or_an_image_and_prints_nothing_on_request(capsys)
     vol = np.zeros((8, 9, 10), np.int16)
     d1 = sep3d.describe(plan_gaussian(3, 1.0), file=False)
     d2 = sep3d.describe(sep3d.gaussian, vol, 1.0, backend="cpu", output=None, file=False)
+    d3 = sep3d.describe(sep3d.gaussian, vol.shape, 1.0, file=False)
     assert capsys.readouterr().out == ""
-    assert d1.text == d2.text
+    assert d2.text == d3.text and "for shape (8, 9, 10)" in d2.text and "[fused x-y]" in d2.text
+    assert d1.n_passes == d2.n_passes == 3 and "for shape" not in d1.text
 
 
 def test_in_place_and_out_of_place_passes_agree():
@@ -166,16 +173,30 @@ def test_pass_dataclass_defaults():
 
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
 def test_fused_plane_pass_equals_separate_passes(mode, monkeypatch):
-    from sep3d.backends import cpu
-
     vol = make_volume((9, 13, 11), np.float32)
     plan = plan_gaussian(3, (1.0, 2.5, 0.7), mode=mode, cval=0.0)  # cval != 0 fixes scipy's order
     sched = plan.schedule()
-    assert cpu.fusable(sched.steps[0], sched.steps[1], vol.shape, 4, 2)
+    assert cpu.fusable(sched.steps, 1, vol.shape, 4, 2)
     fused = [np.empty_like(vol)]
     run_schedule(plan, vol, fused, np.float32, np.float32)
     monkeypatch.setattr(cpu, "FUSED_PANEL_BYTES", 0)
-    assert not cpu.fusable(sched.steps[0], sched.steps[1], vol.shape, 4, 2)
+    assert not cpu.fusable(sched.steps, 1, vol.shape, 4, 2)
     separate = [np.empty_like(vol)]
     run_schedule(plan, vol, separate, np.float32, np.float32)
     np.testing.assert_array_equal(fused[0], separate[0])
+
+
+@pytest.mark.parametrize("planner, volumes", [(plan_gaussian, 0), (plan_laplacian_of_gaussian, 1),
+                                              (plan_gradient_magnitude, 1)])
+def test_peak_extra_memory_in_volumes(planner, volumes):
+    import tracemalloc
+
+    vol = make_volume((24, 40, 48), np.float32)
+    plan = planner(3, 1.5)
+    out = [np.empty_like(vol)]
+    run_schedule(plan, vol, out, np.float32, np.float32)  # compile outside the measurement
+    tracemalloc.start()
+    run_schedule(plan, vol, out, np.float32, np.float32)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert volumes * vol.nbytes <= peak < (volumes + 0.25) * vol.nbytes + 2**20

@@ -340,14 +340,56 @@ def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
 FUSED_PANEL_BYTES = 3 * 512 * 1024
 
 
-def fusable(first, second, shape, itemsize, threads):
-    """True when two schedule steps can run as one fused x-then-y pass over planes."""
+def fusable(steps, i, shape, itemsize, threads):
+    """True when steps[i] (an x pass) and steps[i + 1] (a y pass reading it) can run fused.
+
+    The fused kernel never stores the x result, so its buffer must be the y pass's own
+    destination or a temporary that no later step reads before overwriting it.
+    """
+    if i + 1 >= len(steps):
+        return False
+    first, second = steps[i], steps[i + 1]
     ndim = len(shape)
-    return (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
-            and first.axis == ndim - 1 and second.axis == ndim - 2
-            and first.dst == second.src == second.dst and first.store == WRITE and first.scale == 1.0
+    if not (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
+            and first.axis == ndim - 1 and second.axis == ndim - 2 and first.dst == second.src
+            and first.store == WRITE and first.scale == 1.0
             and (shape[-2] + second.op.size - 1) * shape[-1] * itemsize <= FUSED_PANEL_BYTES
-            and int(np.prod(shape[:-2], dtype=np.int64)) >= 2 * threads)
+            and int(np.prod(shape[:-2], dtype=np.int64)) >= 2 * threads):
+        return False
+    if second.dst == first.dst:
+        return True
+    if first.dst[0] != "temp":
+        return False
+    for later in steps[i + 2:]:
+        if later.src == first.dst:
+            return False
+        if later.dst == first.dst:
+            return later.store in (WRITE, WRITE_SQUARE)
+    return True
+
+
+def execution_units(steps, shape, itemsize):
+    """The schedule's steps grouped as the engine runs them: fused x-y pairs or single steps."""
+    threads = get_num_threads()
+    units, i = [], 0
+    while i < len(steps):
+        if fusable(steps, i, shape, itemsize, threads):
+            units.append((steps[i], steps[i + 1]))
+            i += 2
+        else:
+            units.append((steps[i],))
+            i += 1
+    return units
+
+
+def allocated_temps(units):
+    """Temporaries a run of `units` stores into (the others are never allocated)."""
+    stored = set()
+    for unit in units:
+        dst = unit[-1].dst
+        if dst[0] == "temp":
+            stored.add(dst)
+    return stored
 
 
 def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
@@ -378,33 +420,37 @@ def _scale_step(src, dst, store, scale):
 
 
 def run_schedule(plan, image, results, temp_dtype, compute_dtype):
-    """Run `plan` on the C-contiguous `image` into the C-contiguous `results`."""
+    """Run `plan` on the C-contiguous `image` into the C-contiguous `results`.
+
+    Temporaries are allocated only if a step actually stores into them: an x result
+    consumed inside a fused x-y pass never exists as a volume.
+    """
     sched = plan.schedule()
-    temps = [np.empty(image.shape, temp_dtype) for _ in range(sched.n_temps)]
+    units = execution_units(sched.steps, image.shape, np.dtype(compute_dtype).itemsize)
+    temps = {}
 
     def buffer(ref):
         if ref[0] == "input":
             return image
-        return results[ref[1]] if ref[0] == "result" else temps[ref[1]]
+        if ref[0] == "result":
+            return results[ref[1]]
+        if ref not in temps:
+            temps[ref] = np.empty(image.shape, temp_dtype)
+        return temps[ref]
 
-    steps = sched.steps
-    threads = get_num_threads()
-    itemsize = np.dtype(compute_dtype).itemsize
-    i = 0
-    while i < len(steps):
-        step = steps[i]
-        src, dst = buffer(step.src), buffer(step.dst)
-        if i + 1 < len(steps) and fusable(step, steps[i + 1], image.shape, itemsize, threads):
-            run_fused_pass(src, buffer(steps[i + 1].dst), step, steps[i + 1], plan.modes, plan.cval,
+    for unit in units:
+        if len(unit) == 2:
+            first, second = unit
+            run_fused_pass(buffer(first.src), buffer(second.dst), first, second, plan.modes, plan.cval,
                            compute_dtype)
-            i += 2
             continue
+        (step,) = unit
+        src, dst = buffer(step.src), buffer(step.dst)
         if isinstance(step, Pass):
             run_pass(src, dst, step.axis, step.op, plan.modes[step.axis], plan.cval,
                      step.store, step.scale, compute_dtype)
         else:
             _scale_step(src, dst, step.store, step.scale)
-        i += 1
     if sched.sqrt_results:
         for r in results:
             np.sqrt(r, out=r, casting="unsafe")
