@@ -74,7 +74,7 @@ def bench_volume(shape, repeats, peer_repeats):
     dst = np.empty_like(vol)
     copy = median_time(lambda: np.copyto(dst, vol), max(repeats, 7))
     lines = [
-        f"### {shape[0]}x{shape[1]}x{shape[2]} float32 ({vol.nbytes / 2**20:.0f} MiB); "
+        f"### {shape[2]}x{shape[1]}x{shape[0]} (x, y, z) float32 ({vol.nbytes / 2**20:.0f} MiB); "
         f"memory-copy floor {copy * 1e3:.1f} ms",
         "",
         "| filter | sep3d ms | scipy.ndimage ms | SimpleITK ms | vs scipy | vs SimpleITK | sep3d / copy |",

@@ -147,12 +147,16 @@ def check_truncate(truncate, name="truncate"):
 
 def check_nonneg_int(value, n, name):
     """Per-axis non-negative ints (radius, derivative order)."""
+    return _check_ints(value, n, name, 0, "a non-negative int")
+
+
+def _check_ints(value, n, name, minimum, what):
     out = []
     for v in per_axis(value, n, name):
         if not _is_int(v):
-            raise TypeError(f"`{name}` must be a non-negative int; got {v!r}")
-        if v < 0:
-            raise ValueError(f"`{name}` must be a non-negative int; got {v!r}")
+            raise TypeError(f"`{name}` must be {what}; got {v!r}")
+        if v < minimum:
+            raise ValueError(f"`{name}` must be {what}; got {v!r}")
         out.append(int(v))
     return tuple(out)
 
@@ -174,20 +178,12 @@ def check_mode(mode, n, name="mode"):
 
 
 def check_cval(cval, name="cval"):
-    v = _real(cval, name)
-    return v
+    return _real(cval, name)
 
 
 def check_size(size, n, name="size"):
     """Per-axis filter sizes: ints >= 1."""
-    out = []
-    for v in per_axis(size, n, name):
-        if not _is_int(v):
-            raise TypeError(f"`{name}` must be a positive int; got {v!r}")
-        if v < 1:
-            raise ValueError(f"`{name}` must be >= 1; got {v!r}")
-        out.append(int(v))
-    return tuple(out)
+    return _check_ints(size, n, name, 1, "a positive int")
 
 
 def check_origin(origin, sizes, name="origin"):

@@ -156,6 +156,11 @@ def plan_gaussian(ndim, sigma, *, order=0, spacing=None, axes=None, mode="reflec
     return FilterPlan((Output((Term(scale, tuple(ops)),)),), geo.modes, check_cval(cval), None, name)
 
 
+def plan_gaussian_derivative(ndim, sigma, order, **kwargs):
+    """:func:`gaussian_derivative`'s planner (its `order` is positional)."""
+    return plan_gaussian(ndim, sigma, order=order, **kwargs)
+
+
 def _orders(order, n):
     orders = []
     for o in per_axis(order, n, "order"):
@@ -365,8 +370,8 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     1.9993
     """
     arr = _image(image, backend)
-    plan = plan_gaussian(arr.ndim, sigma, order=order, spacing=spacing, axes=axes, mode=mode,
-                         cval=cval, truncate=truncate, radius=radius)
+    plan = plan_gaussian_derivative(arr.ndim, sigma, order, spacing=spacing, axes=axes, mode=mode,
+                                    cval=cval, truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
 
 
@@ -604,7 +609,7 @@ def separable(image, kernels, *, axes=None, mode="reflect", cval=0.0, origin=0, 
 #: filter function -> its planner (same arguments, with ``ndim`` for the image).
 PLANNERS = {
     gaussian: plan_gaussian,
-    gaussian_derivative: plan_gaussian,
+    gaussian_derivative: plan_gaussian_derivative,
     laplacian_of_gaussian: plan_laplacian_of_gaussian,
     gradient_magnitude: plan_gradient_magnitude,
     hessian: plan_hessian,

@@ -50,7 +50,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: s3.gaussian_filter1d(VOL, 1.0, axis=5), ValueError, r"`axis` entries must be in \[-3, 2\]"),
     (lambda: s3.sobel(VOL, axis=1.0), TypeError, "`axis` must be an int"),
     # sizes, origins, weights
-    (lambda: sep3d.box(VOL, 0), ValueError, "`size` must be >= 1"),
+    (lambda: sep3d.box(VOL, 0), ValueError, "`size` must be a positive int; got 0"),
     (lambda: s3.uniform_filter1d(VOL, 2.5), TypeError, "`size` must be a positive int"),
     (lambda: sep3d.box(VOL, -1.0, spacing=1.0), ValueError, "`size` must be finite and > 0"),
     (lambda: s3.uniform_filter(VOL, 3, origin=2), ValueError, r"`origin` must lie in \[-1, 1\]"),

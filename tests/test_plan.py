@@ -200,3 +200,23 @@ def test_peak_extra_memory_in_volumes(planner, volumes):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert volumes * vol.nbytes <= peak < (volumes + 0.25) * vol.nbytes + 2**20
+
+
+def test_describe_a_derivative_call_with_its_positional_order():
+    d = sep3d.describe(sep3d.gaussian_derivative, (20, 30, 40), 1.0, (1, 0, 2), file=False)
+    assert d.n_passes == 3 and d.taps_per_axis == {0: [9], 1: [9], 2: [9]}
+    assert "symmetry -1" in d.text and "symmetry +1" in d.text
+
+
+def test_kernels_run_in_a_forked_child():
+    import multiprocessing
+    import warnings
+
+    vol = make_volume((16, 20, 24), np.float32)
+    expected = sep3d.gaussian(vol, 1.0)  # starts the thread pool in this process
+    ctx = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns on fork with threads
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(sep3d.gaussian, (vol, 1.0)).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)

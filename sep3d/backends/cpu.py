@@ -37,7 +37,7 @@ __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "K
 KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
-_threads = {"n": os.cpu_count() or 1, "pool": None}
+_threads = {"n": os.cpu_count() or 1, "pool": None, "pid": None}
 
 
 def set_num_threads(n):
@@ -75,8 +75,10 @@ def _parallel(count, threads, work):
         work(0, count)
         return
     with _pool_lock:
-        if _threads["pool"] is None:
+        # a pool inherited through fork() has no threads in the child: make a new one
+        if _threads["pool"] is None or _threads["pid"] != os.getpid():
             _threads["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="sep3d")
+            _threads["pid"] = os.getpid()
         pool = _threads["pool"]
     per = -(-count // n_chunks)
     futures = [pool.submit(work, a, min(count, a + per)) for a in range(0, count, per)]
