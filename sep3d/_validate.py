@@ -57,6 +57,8 @@ def check_image(image, name="image"):
         raise ValueError(f"`{name}` must have at least one dimension; got a 0-d array")
     if arr.size == 0:
         raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}")
+    if not arr.dtype.isnative:  # big-endian data (FITS, some NRRD/raw files): one conversion
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

@@ -204,3 +204,16 @@ def test_bool_input():
     vol = make_volume(SHAPE, np.bool_)
     out = s3.uniform_filter(vol, 3, output=np.float64)
     assert_close(out, ndi.uniform_filter(vol.astype(np.float64), 3))
+
+
+def test_big_endian_read_only_and_broadcast_inputs():
+    base = make_volume(SHAPE, np.float64)
+    readonly = base.copy()
+    readonly.setflags(write=False)
+    for vol in (base.astype(">f8"), readonly, np.broadcast_to(base[0], SHAPE)):
+        out = s3.gaussian_filter(vol, 1.0)
+        assert out.dtype == np.float64 and out.dtype.isnative  # scipy: the dtype's name, native order
+        assert_close(out, ndi.gaussian_filter(np.asarray(vol, np.float64), 1.0))
+    out = np.empty(SHAPE, ">f4")
+    s3.gaussian_filter(base, 1.0, output=out)
+    assert_close(out.astype(np.float32), ndi.gaussian_filter(base, 1.0))
