@@ -396,41 +396,19 @@ def allocated_temps(units):
     return stored
 
 
-#: Planes per block when several fused passes run interleaved (their planes stay in cache).
-PLANE_BLOCK = 2
-
-
-def run_fused_passes(pairs, modes, cval, compute_dtype):
-    """Fused x-y passes, each ``(src, dst, first, second)``, interleaved plane block by block.
-
-    A fused pass only mixes values within a plane, so consecutive ones can run plane
-    block by plane block: the second reads the source planes and adds into the result
-    planes the first just left in cache, instead of streaming both volumes again (LoG
-    and gradient magnitude: two fused terms read their shared smoothing once).
-    """
-    shape = pairs[0][0].shape
+def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
+    """The x pass `first` and the y pass `second` in one sweep over the planes."""
+    shape = src.shape
     ny, nx = shape[-2:]
     outer = int(np.prod(shape[:-2], dtype=np.int64))
-    calls = []
-    for src, dst, first, second in pairs:
-        wx, wy = first.op.taps.astype(compute_dtype), second.op.taps.astype(compute_dtype)
-        dt = wx.dtype.type
-        calls.append((
-            src.reshape(outer, ny, nx), dst.reshape(outer, ny, nx),
-            wx, boundary_index(nx, first.op.left, first.op.size, int(modes[-1])), first.op.left,
-            first.op.symmetry, dt(first.op.divisor),
-            wy, boundary_index(ny, second.op.left, second.op.size, int(modes[-2])),
-            second.op.symmetry, dt(second.op.divisor), dt(cval), second.store, dt(second.scale),
-        ))
-
-    def work(start, stop):
-        step = PLANE_BLOCK if len(calls) > 1 else stop - start
-        for a in range(start, stop, step):
-            b = min(stop, a + step)
-            for args in calls:
-                _pass_planes(*args, a, b)
-
-    _parallel(outer, get_num_threads(), work)
+    wx, wy = first.op.taps.astype(compute_dtype), second.op.taps.astype(compute_dtype)
+    dt = wx.dtype.type
+    idx_x = boundary_index(nx, first.op.left, first.op.size, int(modes[-1]))
+    idx_y = boundary_index(ny, second.op.left, second.op.size, int(modes[-2]))
+    s3, d3 = src.reshape(outer, ny, nx), dst.reshape(outer, ny, nx)
+    _parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
+        s3, d3, wx, idx_x, first.op.left, first.op.symmetry, dt(first.op.divisor), wy, idx_y,
+        second.op.symmetry, dt(second.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
 
 
 def _scale_step(src, dst, store, scale):
@@ -464,18 +442,13 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
             temps[ref] = np.empty(image.shape, temp_dtype)
         return temps[ref]
 
-    i = 0
-    while i < len(units):
-        if len(units[i]) == 2:  # a run of fused x-y passes goes plane block by plane block
-            group = []
-            while i < len(units) and len(units[i]) == 2:
-                first, second = units[i]
-                group.append((buffer(first.src), buffer(second.dst), first, second))
-                i += 1
-            run_fused_passes(group, plan.modes, plan.cval, compute_dtype)
+    for unit in units:
+        if len(unit) == 2:
+            first, second = unit
+            run_fused_pass(buffer(first.src), buffer(second.dst), first, second, plan.modes, plan.cval,
+                           compute_dtype)
             continue
-        (step,) = units[i]
-        i += 1
+        (step,) = unit
         src, dst = buffer(step.src), buffer(step.dst)
         if isinstance(step, Pass):
             run_pass(src, dst, step.axis, step.op, plan.modes[step.axis], plan.cval,
