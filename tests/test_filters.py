@@ -201,3 +201,26 @@ def test_thread_count_does_not_change_results():
     finally:
         sep3d.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
+
+
+RICH_CALLS = [
+    (sep3d.gaussian, (1.5,), {}),
+    (sep3d.gaussian_derivative, (1.5, (1, 0, 2)), {}),
+    (sep3d.laplacian_of_gaussian, (1.5,), {"normalize": True}),
+    (sep3d.gradient_magnitude, (1.5,), {}),
+    (sep3d.hessian, (1.5,), {}),
+    (sep3d.difference_of_gaussians, (1.0, 2.0), {}),
+    (sep3d.box, (3,), {}),
+    (sep3d.separable, ([1.0, 2.0, 1.0],), {}),
+]
+
+
+@pytest.mark.parametrize("func, args, kwargs", RICH_CALLS, ids=[c[0].__name__ for c in RICH_CALLS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8, np.bool_])
+def test_output_contract_of_every_rich_filter(func, args, kwargs, dtype):
+    vol = make_volume(SHAPE, dtype)
+    before = vol.copy()
+    out = func(vol, *args, spacing=SPACING, **kwargs) if func is not sep3d.separable else func(vol, *args, **kwargs)
+    shape = (6,) + SHAPE if func is sep3d.hessian else SHAPE
+    check_contract(out, vol, before, rich_dtype(dtype), shape=shape)
+    assert np.isfinite(out).all() and np.abs(out).max() > 0  # values: checked against scipy above

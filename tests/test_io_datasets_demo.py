@@ -142,3 +142,17 @@ def test_cli_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert sep3d.__version__ in capsys.readouterr().out
+
+
+def test_an_archive_without_the_cases_is_reported(tmp_path, monkeypatch):
+    import tarfile
+
+    archive = tmp_path / "pyradiomics-3.0.1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        readme = tmp_path / "README.md"
+        readme.write_text("no data here")
+        tar.add(readme, arcname="pyradiomics-3.0.1/README.md")
+    monkeypatch.setenv("SEP3D_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "_download_sdist", lambda tmp: archive)
+    with pytest.raises(datasets.SampleDataUnavailable, match="archive lacks"):
+        datasets.sample_case("lung2")
