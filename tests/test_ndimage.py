@@ -217,3 +217,11 @@ def test_big_endian_read_only_and_broadcast_inputs():
     out = np.empty(SHAPE, ">f4")
     s3.gaussian_filter(base, 1.0, output=out)
     assert_close(out.astype(np.float32), ndi.gaussian_filter(base, 1.0))
+
+
+@pytest.mark.parametrize("mode", ["grid-constant", "grid-wrap", "grid-mirror"])
+def test_scipy_grid_mode_aliases(mode):
+    vol = make_volume(SHAPE, np.float64)
+    assert_close(s3.gaussian_filter(vol, 2.0, mode=mode, cval=0.7), ndi.gaussian_filter(vol, 2.0, mode=mode, cval=0.7))
+    w = np.arange(1.0, 10.0)
+    assert_close(s3.correlate1d(vol, w, mode=mode, cval=0.7), ndi.correlate1d(vol, w, mode=mode, cval=0.7))
