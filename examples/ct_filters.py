@@ -5,8 +5,6 @@
 Uses the synthetic phantom (no download); swap in ``sep3d.datasets.sample_case("lung1")``
 for a real scan.
 """
-import numpy as np
-
 import sep3d
 from sep3d import datasets
 from sep3d.io import ct

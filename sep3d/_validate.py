@@ -179,6 +179,14 @@ def check_mode(mode, n, name="mode"):
     return tuple(out)
 
 
+def check_modes_on_axes(mode, axes, ndim, name="mode"):
+    """Modes given per entry of `axes`, spread over all `ndim` array axes (reflect elsewhere)."""
+    full = [Mode.REFLECT] * ndim
+    for ax, m in zip(axes, check_mode(mode, len(axes), name)):
+        full[ax] = m
+    return tuple(full)
+
+
 def check_cval(cval, name="cval"):
     return _real(cval, name)
 

@@ -16,11 +16,10 @@ import numpy as np
 from . import backends
 from ._docs import docfiller
 from ._validate import (
-    Mode,
     check_axes,
     check_cval,
     check_image,
-    check_mode,
+    check_modes_on_axes,
     check_origin,
     check_positive,
     check_radius,
@@ -60,11 +59,7 @@ class _Geometry:
         self.ndim = ndim
         self.axes = check_axes(axes, ndim)
         self.spacing = check_spacing(spacing, ndim)
-        modes = check_mode(mode, len(self.axes))
-        full = [Mode.REFLECT] * ndim
-        for ax, m in zip(self.axes, modes):
-            full[ax] = m
-        self.modes = tuple(full)
+        self.modes = check_modes_on_axes(mode, self.axes, ndim)
 
     def px(self, values):
         """Physical values per filtered axis -> voxels."""

@@ -26,6 +26,7 @@ from ._validate import (
     check_cval,
     check_image,
     check_mode,
+    check_modes_on_axes,
     check_nonneg_int,
     check_origin,
     check_radius,
@@ -220,14 +221,6 @@ def _gaussian_ops(ndim, axes, sigmas, orders, truncate, radii):
     return ops
 
 
-def _modes_for(mode, axes, ndim):
-    modes = check_mode(mode, len(axes))
-    full = [Mode.REFLECT] * ndim
-    for ax, m in zip(axes, modes):
-        full[ax] = m
-    return tuple(full), modes
-
-
 def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *,
                     radius=None, axes=None):
     """N-D Gaussian filter (or derivatives); scipy.ndimage.gaussian_filter's arguments.
@@ -248,7 +241,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
     sigmas = check_sigma(sigma, n)
     orders = check_nonneg_int(order, n, "order")
     radii = check_radius(radius, n)
-    modes, _ = _modes_for(mode, axes, arr.ndim)
+    modes = check_modes_on_axes(mode, axes, arr.ndim)
     ops = _gaussian_ops(arr.ndim, axes, sigmas, orders, check_truncate(truncate), radii)
     plan = FilterPlan((Output((Term(1.0, tuple(ops)),)),), modes, check_cval(cval), None, "gaussian_filter",
                       axes)
@@ -379,7 +372,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     axes = check_axes(axes, arr.ndim)
     sizes = check_size(size, len(axes))
     origins = check_origin(origin, sizes)
-    modes, _ = _modes_for(mode, axes, arr.ndim)
+    modes = check_modes_on_axes(mode, axes, arr.ndim)
     ops = [(ax, moving_average(s, o)) for ax, s, o in zip(axes, sizes, origins) if s > 1]
     plan = _single(ops, arr.ndim, modes, check_cval(cval), "uniform_filter")
     return _run(plan, arr, output)
