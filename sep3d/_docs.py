@@ -40,6 +40,34 @@ backend : {'auto', 'cpu', 'cuda'}, optional
 output : ndarray, optional
     Array to store the result in (float32 or float64, the input's shape); it may be
     the input itself. Default: a new array.""",
+    # sep3d.ndimage: scipy.ndimage's parameters, with scipy's names and meanings
+    "input": """\
+input : array_like
+    The input array: any real dtype, any number of dimensions, any memory layout.""",
+    "nd_output": """\
+output : ndarray or dtype, optional
+    Array to store the result in (the input's shape; it may be the input itself), or
+    the dtype of the result. Default: the input's dtype, as scipy.ndimage.""",
+    "nd_mode": """\
+mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
+    Boundary extension, scipy.ndimage's meaning (also its 'grid-*' aliases).""",
+    "nd_mode_multiple": """\
+mode : str or sequence of str, optional
+    Boundary extension, scipy.ndimage's meaning; one value or one per filtered axis.""",
+    "nd_axis": """\
+axis : int, optional
+    The axis to filter. Default -1.""",
+    "nd_axes": """\
+axes : tuple of int, optional
+    The axes to filter. Default: all.""",
+    "nd_origin": """\
+origin : int, optional
+    Shift of the filter: ``-(size // 2) <= origin <= (size - 1) // 2``. Default 0.""",
+    "nd_returns": """\
+ndarray
+    The filtered array (`output` when it is an array). float32 results are computed
+    in float32, others in float64; integer results are truncated toward zero once,
+    at the end (scipy.ndimage truncates after every pass).""",
     "dtype_rule": """\
 The result is float64 for float64 input (or a float64 `output`) and float32
 otherwise: integer and bool volumes (int16 CT) are filtered in float32.""",

@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from . import backends
+from ._docs import docfiller
 from ._validate import (
     Mode,
     check_axes,
@@ -126,8 +127,24 @@ def _one_mode(mode):
 # 1-D filters
 
 
+@docfiller
 def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
-    """Correlate along one axis with `weights`; scipy.ndimage.correlate1d's arguments.
+    """Correlate along one axis with `weights` (scipy.ndimage.correlate1d).
+
+    Parameters
+    ----------
+    %(input)s
+    weights : array_like
+        1-D correlation taps.
+    %(nd_axis)s
+    %(nd_output)s
+    %(nd_mode)s
+    %(cval)s
+    %(nd_origin)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -146,8 +163,24 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     return _run(plan, arr, output)
 
 
+@docfiller
 def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
-    """Convolve along one axis with `weights`; scipy.ndimage.convolve1d's arguments.
+    """Convolve along one axis with `weights` (scipy.ndimage.convolve1d).
+
+    Parameters
+    ----------
+    %(input)s
+    weights : array_like
+        1-D convolution kernel.
+    %(nd_axis)s
+    %(nd_output)s
+    %(nd_mode)s
+    %(cval)s
+    %(nd_origin)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -163,9 +196,29 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     return correlate1d(input, w, axis, output, mode, cval, origin)
 
 
+@docfiller
 def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0,
                       truncate=4.0, *, radius=None):
-    """1-D Gaussian filter (or derivative); scipy.ndimage.gaussian_filter1d's arguments.
+    """1-D Gaussian filter or derivative (scipy.ndimage.gaussian_filter1d).
+
+    Parameters
+    ----------
+    %(input)s
+    sigma : float
+        Standard deviation in voxels, > 0.
+    %(nd_axis)s
+    order : int, optional
+        Derivative order (0: smoothing).
+    %(nd_output)s
+    %(nd_mode)s
+    %(cval)s
+    %(truncate)s
+    radius : int, optional
+        Kernel half-width, overriding `truncate`.
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -188,8 +241,24 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     return _run(plan, arr, output)
 
 
+@docfiller
 def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
-    """1-D moving average; scipy.ndimage.uniform_filter1d's arguments.
+    """1-D moving average (scipy.ndimage.uniform_filter1d).
+
+    Parameters
+    ----------
+    %(input)s
+    size : int
+        Window length, >= 1.
+    %(nd_axis)s
+    %(nd_output)s
+    %(nd_mode)s
+    %(cval)s
+    %(nd_origin)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -221,9 +290,30 @@ def _gaussian_ops(ndim, axes, sigmas, orders, truncate, radii):
     return ops
 
 
+@docfiller
 def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *,
                     radius=None, axes=None):
-    """N-D Gaussian filter (or derivatives); scipy.ndimage.gaussian_filter's arguments.
+    """N-D Gaussian filter or derivatives (scipy.ndimage.gaussian_filter).
+
+    Parameters
+    ----------
+    %(input)s
+    sigma : float or sequence of float
+        Standard deviation in voxels, one or one per axis in `axes`; an axis whose
+        sigma is 0 is left unfiltered (also when it has a derivative order, as scipy).
+    order : int or sequence of int, optional
+        Derivative order per axis (0: smoothing).
+    %(nd_output)s
+    %(nd_mode_multiple)s
+    %(cval)s
+    %(truncate)s
+    radius : int or sequence of int, optional
+        Kernel half-width per axis, overriding `truncate`.
+    %(nd_axes)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -288,10 +378,31 @@ def _gaussian_kwargs(kwargs):
     return check_truncate(kwargs.get("truncate", 4.0)), kwargs.get("radius")
 
 
+@docfiller
 def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
-    """Laplace filter with Gaussian second derivatives; scipy.ndimage.gaussian_laplace's arguments.
+    """Laplace filter with Gaussian second derivatives (scipy.ndimage.gaussian_laplace).
 
-    ``kwargs`` are `truncate` and `radius`, passed to the Gaussian as in scipy.
+    Parameters
+    ----------
+    %(input)s
+    sigma : float or sequence of float
+        Standard deviation in voxels, one or one per axis in `axes`.
+    %(nd_output)s
+    mode : str or sequence of str, optional
+        Boundary extension; with a sequence, term ``i`` (the second derivative along
+        ``axes[i]``) uses ``mode[i]`` on every axis, as in scipy.
+    %(cval)s
+    %(nd_axes)s
+    **kwargs
+        `truncate` and `radius`, passed on to the Gaussian as in scipy.
+
+    Returns
+    -------
+    %(nd_returns)s
+
+    Notes
+    -----
+    The terms share their smoothing passes: 8 passes in 3-D, one temporary volume.
 
     Examples
     --------
@@ -315,9 +426,28 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     return _per_term(arr, axes, mode, cval, term_ops, None, output, "gaussian_laplace")
 
 
+@docfiller
 def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None,
                                 **kwargs):
-    """Gradient magnitude with Gaussian derivatives; scipy.ndimage.gaussian_gradient_magnitude's arguments.
+    """Gradient magnitude with Gaussian derivatives (scipy.ndimage.gaussian_gradient_magnitude).
+
+    Parameters
+    ----------
+    %(input)s
+    sigma : float or sequence of float
+        Standard deviation in voxels, one or one per array axis: as in scipy 1.17,
+        every axis is smoothed and only those in `axes` are differentiated.
+    %(nd_output)s
+    mode : str or sequence of str, optional
+        Boundary extension; with a sequence, term ``i`` uses ``mode[i]`` on every axis.
+    %(cval)s
+    %(nd_axes)s
+    **kwargs
+        `truncate` and `radius`, passed on to the Gaussian as in scipy.
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -341,8 +471,21 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
                      "gaussian_gradient_magnitude")
 
 
+@docfiller
 def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
-    """Laplace filter with [1, -2, 1] second differences; scipy.ndimage.laplace's arguments.
+    """Laplace filter with [1, -2, 1] second differences (scipy.ndimage.laplace).
+
+    Parameters
+    ----------
+    %(input)s
+    %(nd_output)s
+    %(nd_mode_multiple)s
+    %(cval)s
+    %(nd_axes)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -358,8 +501,25 @@ def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
     return _per_term(arr, axes, mode, cval, term_ops, None, output, "laplace")
 
 
+@docfiller
 def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
-    """N-D moving average; scipy.ndimage.uniform_filter's arguments.
+    """N-D moving average (scipy.ndimage.uniform_filter).
+
+    Parameters
+    ----------
+    %(input)s
+    size : int or sequence of int, optional
+        Window length per axis in `axes`. Default 3.
+    %(nd_output)s
+    %(nd_mode_multiple)s
+    %(cval)s
+    origin : int or sequence of int, optional
+        Shift per axis, scipy's meaning.
+    %(nd_axes)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -388,8 +548,22 @@ def _edge(input, axis, output, mode, cval, taps, name):
     return _run(_single(ops, arr.ndim, modes, check_cval(cval), name), arr, output)
 
 
+@docfiller
 def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
-    """Sobel derivative along `axis`; scipy.ndimage.sobel's arguments.
+    """Sobel derivative along `axis`, [1, 2, 1] smoothing on the others (scipy.ndimage.sobel).
+
+    Parameters
+    ----------
+    %(input)s
+    %(nd_axis)s
+    %(nd_output)s
+    mode : str or sequence of str, optional
+        Boundary extension; one value or one per array axis.
+    %(cval)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
@@ -401,8 +575,22 @@ def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
     return _edge(input, axis, output, mode, cval, sobel_taps(), "sobel")
 
 
+@docfiller
 def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
-    """Prewitt derivative along `axis`; scipy.ndimage.prewitt's arguments.
+    """Prewitt derivative along `axis`, [1, 1, 1] smoothing on the others (scipy.ndimage.prewitt).
+
+    Parameters
+    ----------
+    %(input)s
+    %(nd_axis)s
+    %(nd_output)s
+    mode : str or sequence of str, optional
+        Boundary extension; one value or one per array axis.
+    %(cval)s
+
+    Returns
+    -------
+    %(nd_returns)s
 
     Examples
     --------
