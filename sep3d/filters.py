@@ -248,15 +248,33 @@ def plan_box(ndim, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, o
     return FilterPlan((Output((Term(1.0, tuple(ops)),)),), geo.modes, check_cval(cval), None, "box")
 
 
-def plan_separable(ndim, kernels, *, axes=None, mode="reflect", cval=0.0, origin=0):
-    geo = _Geometry(ndim, axes, mode, None)
+def plan_separable(ndim, kernels, *, spacing=None, support=None, axes=None, mode="reflect", cval=0.0,
+                   origin=0):
+    geo = _Geometry(ndim, axes, mode, spacing)
     n = len(geo.axes)
-    if isinstance(kernels, np.ndarray) and kernels.ndim == 1 or (
+    if callable(kernels) or (isinstance(kernels, np.ndarray) and kernels.ndim == 1) or (
         isinstance(kernels, (list, tuple)) and kernels and np.isscalar(kernels[0])
     ):
         kernels = [kernels] * n
     kernels = per_axis(list(kernels) if isinstance(kernels, (list, tuple)) else kernels, n, "kernels")
-    taps = [None if k is None else check_weights(k, "kernels") for k in kernels]
+    if any(callable(k) for k in kernels):
+        if support is None:
+            raise ValueError("`support` (the kernel half-width, physical units) is needed for callable kernels")
+        supports = check_positive(support, n, "support")
+    taps = []
+    for i, (ax, k) in enumerate(zip(geo.axes, kernels)):
+        if callable(k):
+            half = int(np.floor(supports[i] / geo.spacing[ax] + 1e-9))
+            x = np.arange(-half, half + 1) * geo.spacing[ax]
+            try:
+                values = np.asarray(k(x), dtype=np.float64)
+            except Exception as exc:
+                raise ValueError(f"`kernels` callable for axis {ax} failed on the sample offsets: {exc}") from exc
+            if values.shape != x.shape:
+                raise ValueError(f"`kernels` callable for axis {ax} must return one weight per offset "
+                                 f"({x.size}); got shape {values.shape}")
+            k = values
+        taps.append(None if k is None else check_weights(k, "kernels"))
     origins = check_origin(origin, [1 if t is None else t.size for t in taps])
     ops = [None] * ndim
     for ax, t, o in zip(geo.axes, taps, origins):
@@ -566,17 +584,24 @@ def box(image, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, origi
 
 
 @docfiller
-def separable(image, kernels, *, axes=None, mode="reflect", cval=0.0, origin=0, backend="auto",
-              output=None):
-    """Correlate with arbitrary 1-D kernels, one per axis.
+def separable(image, kernels, *, spacing=None, support=None, axes=None, mode="reflect", cval=0.0, origin=0,
+              backend="auto", output=None):
+    """Correlate with arbitrary 1-D kernels, one per axis: taps, or functions of physical offset.
 
     Parameters
     ----------
     %(image)s
-    kernels : 1-D array_like, or a sequence of 1-D array_like or None
-        Correlation taps (``scipy.ndimage.correlate1d``'s meaning): one kernel for every
-        filtered axis, or one per axis in `axes` (None skips that axis). Taps are in
-        voxels; there is no `spacing`.
+    kernels : 1-D array_like or callable, or a sequence of them (or None)
+        One kernel for every filtered axis, or one per axis in `axes` (None skips that
+        axis). An array holds correlation taps in voxels (``scipy.ndimage.correlate1d``'s
+        meaning). A callable ``f(x) -> weights`` is sampled at the physical offsets
+        ``x = k * spacing`` for ``|x| <= support``, so one function gives the right taps
+        on every axis whatever its voxel size.
+    %(spacing)s
+        Used to sample callable kernels; array taps are always in voxels.
+    support : float or sequence of float, optional
+        Half-width of callable kernels in physical units (one, or one per axis in
+        `axes`); required when a kernel is callable.
     %(axes)s
     %(mode)s
     %(cval)s
@@ -590,14 +615,25 @@ def separable(image, kernels, *, axes=None, mode="reflect", cval=0.0, origin=0, 
     ndarray
         %(dtype_rule)s
 
+    Raises
+    ------
+    ValueError
+        Kernels that are empty, not 1-D or not finite; a callable without `support`,
+        or one that does not return one weight per offset.
+
     Examples
     --------
     >>> import numpy as np, sep3d
     >>> sep3d.separable(np.arange(4.0), [1.0, 0.0, -1.0], mode="nearest").tolist()
     [-1.0, -2.0, -2.0, -1.0]
+    >>> tent = lambda x: np.maximum(0.0, 1.0 - np.abs(x) / 2.0)   # 2 mm half-width
+    >>> sep3d.describe(sep3d.separable, (8, 8, 8), tent, spacing=(2.0, 1.0, 0.5), support=2.0,
+    ...                file=False).taps_per_axis
+    {0: [3], 1: [5], 2: [9]}
     """
     arr = _image(image, backend)
-    plan = plan_separable(arr.ndim, kernels, axes=axes, mode=mode, cval=cval, origin=origin)
+    plan = plan_separable(arr.ndim, kernels, spacing=spacing, support=support, axes=axes, mode=mode,
+                          cval=cval, origin=origin)
     return _run(plan, arr, backend, output)
 
 

@@ -224,3 +224,29 @@ def test_output_contract_of_every_rich_filter(func, args, kwargs, dtype):
     shape = (6,) + SHAPE if func is sep3d.hessian else SHAPE
     check_contract(out, vol, before, rich_dtype(dtype), shape=shape)
     assert np.isfinite(out).all() and np.abs(out).max() > 0  # values: checked against scipy above
+
+
+def test_separable_samples_a_callable_kernel_at_physical_offsets():
+    vol = make_volume(SHAPE, np.float64)
+
+    def tent(x):
+        return np.maximum(0.0, 1.0 - np.abs(x) / 3.0)
+
+    out = sep3d.separable(vol, tent, spacing=SPACING, support=3.0, mode="nearest")
+    ref = vol
+    for axis, d in enumerate(SPACING):
+        half = int(np.floor(3.0 / d + 1e-9))
+        taps = tent(np.arange(-half, half + 1) * d)
+        ref = ndi.correlate1d(ref, taps, axis=axis, mode="nearest")
+    assert_close(out, ref)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kernels": np.cos}, "`support` .* is needed for callable kernels"),
+    ({"kernels": lambda x: np.ones(3), "support": 2.0}, "must return one weight per offset"),
+    ({"kernels": lambda x: 1 / 0, "support": 2.0}, "callable for axis 0 failed"),
+    ({"kernels": np.cos, "support": -1.0}, "`support` must be finite and > 0"),
+])
+def test_separable_callable_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sep3d.separable(np.zeros((5, 6, 7)), **kwargs)
