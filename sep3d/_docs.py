@@ -54,6 +54,9 @@ mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
     "nd_mode_multiple": """\
 mode : str or sequence of str, optional
     Boundary extension, scipy.ndimage's meaning; one value or one per filtered axis.""",
+    "nd_mode_array_axes": """\
+mode : str or sequence of str, optional
+    Boundary extension, scipy.ndimage's meaning; one value or one per array axis.""",
     "nd_axis": """\
 axis : int, optional
     The axis to filter. Default -1.""",

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backends
+from .backends import cpu
 from ._docs import docfiller
 from ._validate import (
     check_axes,
     check_cval,
-    check_image,
     check_modes_on_axes,
     check_origin,
     check_positive,
@@ -124,11 +124,6 @@ def _run(plan, image, backend, output, stacked=False):
     outs = list(result) if stacked else [result]
     backends.execute(plan, image, outs, backend=backend, temp_dtype=dtype, compute_dtype=dtype)
     return result
-
-
-def _image(image, backend):
-    backends.select(backend, image)  # rejects array types no engine takes, before converting
-    return check_image(image)
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,7 +332,7 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     >>> smooth.dtype, bool(smooth[2, 1] < smooth[1, 2])
     (dtype('float32'), True)
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_gaussian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                          truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
@@ -382,7 +377,7 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     >>> round(float(sep3d.gaussian_derivative(ramp, 1.0, 1, spacing=0.5)[20]), 4)
     1.9993
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_gaussian_derivative(arr.ndim, sigma, order, spacing=spacing, axes=axes, mode=mode,
                                     cval=cval, truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
@@ -426,7 +421,7 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     >>> bool(sep3d.laplacian_of_gaussian(x, 1.0)[4, 4] < 0)
     True
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_laplacian_of_gaussian(arr.ndim, sigma, normalize=normalize, spacing=spacing, axes=axes,
                                       mode=mode, cval=cval, truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
@@ -467,7 +462,7 @@ def gradient_magnitude(image, sigma, *, spacing=None, axes=None, mode="reflect",
     >>> round(float(sep3d.gradient_magnitude(ramp, 1.0)[8, 8]), 4)
     2.2359
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_gradient_magnitude(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                                    truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
@@ -505,7 +500,7 @@ def hessian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0, 
     >>> sep3d.hessian(np.zeros((5, 6, 7)), 1.0).shape
     (6, 5, 6, 7)
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_hessian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                         truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output, stacked=True)
@@ -541,7 +536,7 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     >>> float(np.abs(sep3d.difference_of_gaussians(np.ones((6, 6)), 1.0)).max()) < 1e-6
     True
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_difference_of_gaussians(arr.ndim, low_sigma, high_sigma, spacing=spacing, axes=axes,
                                         mode=mode, cval=cval, truncate=truncate)
     return _run(plan, arr, backend, output)
@@ -578,7 +573,7 @@ def box(image, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, origi
     >>> sep3d.box(np.arange(5.0), 3, mode="nearest").tolist()
     [0.3333333333333333, 1.0, 2.0, 3.0, 3.6666666666666665]
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_box(arr.ndim, size, spacing=spacing, axes=axes, mode=mode, cval=cval, origin=origin)
     return _run(plan, arr, backend, output)
 
@@ -631,7 +626,7 @@ def separable(image, kernels, *, spacing=None, support=None, axes=None, mode="re
     ...                file=False).taps_per_axis
     {0: [3], 1: [5], 2: [9]}
     """
-    arr = _image(image, backend)
+    arr = backends.as_input(image, backend)
     plan = plan_separable(arr.ndim, kernels, spacing=spacing, support=support, axes=axes, mode=mode,
                           cval=cval, origin=origin)
     return _run(plan, arr, backend, output)
@@ -715,8 +710,6 @@ def describe(plan_or_filter, *args, file=None, **kwargs):
 
 def _describe(plan, shape=None):
     """The report; with a shape, also how the CPU engine groups the passes."""
-    from .backends import cpu
-
     sched = plan.schedule()
     fused, n_temps = set(), sched.n_temps
     if shape is not None:

@@ -25,7 +25,6 @@ from ._validate import (
     check_axes,
     check_axis,
     check_cval,
-    check_image,
     check_mode,
     check_modes_on_axes,
     check_nonneg_int,
@@ -103,11 +102,6 @@ def _run(plan, image, output):
     return result
 
 
-def _image(input):
-    backends.select("auto", input)
-    return check_image(input, "input")
-
-
 def _single(plan_axes_ops, ndim, modes, cval, name):
     """A one-term plan; the passes keep the order given (scipy's, for constant mode)."""
     ops = [None] * ndim
@@ -153,7 +147,7 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     >>> ndimage.correlate1d(np.array([2, 8, 0, 4, 1, 9, 9, 0]), weights=[1, 3]).tolist()
     [8, 26, 8, 12, 7, 28, 36, 9]
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     w = check_weights(weights, "weights")
     ax = check_axis(axis, arr.ndim)
     (origin,) = check_origin(origin, (w.size,))
@@ -227,7 +221,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     >>> np.round(ndimage.gaussian_filter1d([1.0, 2.0, 3.0, 4.0, 5.0], 1), 4).tolist()
     [1.427, 2.0678, 3.0, 3.9322, 4.573]
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     ax = check_axis(axis, arr.ndim)
     (s,) = check_sigma(sigma, 1)
     if s <= 0:
@@ -267,7 +261,7 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     >>> ndimage.uniform_filter1d(np.array([2, 8, 0, 4, 1, 9, 9, 0]), size=3).tolist()
     [4, 3, 4, 1, 4, 6, 6, 3]
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     ax = check_axis(axis, arr.ndim)
     (size,) = check_size(size, 1)
     (origin,) = check_origin(origin, (size,))
@@ -325,7 +319,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
 
     scipy.ndimage gives ``[4, 6, 8, 9, 11]`` here: it truncates to int after each axis.
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     axes = check_axes(axes, arr.ndim)
     n = len(axes)
     sigmas = check_sigma(sigma, n)
@@ -412,7 +406,7 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     >>> round(float(ndimage.gaussian_laplace(x, 1.0)[4, 4]), 6)
     -0.318312
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     axes = check_axes(axes, arr.ndim)
     truncate, radius = _gaussian_kwargs(kwargs)
     # scipy: sigma given per axis in `axes`, 0 on the others; radius per array axis
@@ -457,7 +451,7 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
     >>> round(float(ndimage.gaussian_gradient_magnitude(ramp, 1.0)[4, 4]), 6)
     2.23471
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     axes = check_axes(axes, arr.ndim)
     truncate, radius = _gaussian_kwargs(kwargs)
     # scipy 1.17 passes sigma to gaussian_filter over every array axis: all axes are
@@ -494,7 +488,7 @@ def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
     >>> ndimage.laplace(np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]])).tolist()
     [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     axes = check_axes(axes, arr.ndim)
     d2 = FIR(difference_taps(2))
     term_ops = [[d2 if a == ax else None for a in range(arr.ndim)] for ax in axes]
@@ -528,7 +522,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     >>> ndimage.uniform_filter(np.arange(9.0).reshape(3, 3), 3, mode="nearest")[1].tolist()
     [3.3333333333333335, 4.0, 4.666666666666667]
     """
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     axes = check_axes(axes, arr.ndim)
     sizes = check_size(size, len(axes))
     origins = check_origin(origin, sizes)
@@ -539,7 +533,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
 
 
 def _edge(input, axis, output, mode, cval, taps, name):
-    arr = _image(input)
+    arr = backends.as_input(input, "auto", "input")
     ax = check_axis(axis, arr.ndim)
     modes = check_mode(mode, arr.ndim)
     derivative, smoothing = taps
@@ -557,8 +551,7 @@ def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
     %(input)s
     %(nd_axis)s
     %(nd_output)s
-    mode : str or sequence of str, optional
-        Boundary extension; one value or one per array axis.
+    %(nd_mode_array_axes)s
     %(cval)s
 
     Returns
@@ -584,8 +577,7 @@ def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
     %(input)s
     %(nd_axis)s
     %(nd_output)s
-    mode : str or sequence of str, optional
-        Boundary extension; one value or one per array axis.
+    %(nd_mode_array_axes)s
     %(cval)s
 
     Returns

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_backend
+from .._validate import check_backend, check_image
 
-__all__ = ["array_kind", "select", "execute"]
+__all__ = ["array_kind", "select", "as_input", "execute"]
 
 
 def array_kind(array):
@@ -39,6 +39,12 @@ def select(backend, array):
     from . import cpu
 
     return cpu
+
+
+def as_input(array, backend="auto", name="image"):
+    """Check `array` for `backend` (before any conversion) and return it as a valid NumPy input."""
+    select(backend, array)  # rejects array types no engine takes, before np.asarray copies them
+    return check_image(array, name)
 
 
 def execute(plan, image, outputs, *, backend="auto", temp_dtype, compute_dtype):
