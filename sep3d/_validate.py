@@ -46,20 +46,25 @@ def check_image(image, name="image"):
             arr = np.asarray(image)
         except Exception as exc:  # an object NumPy cannot take at all
             raise TypeError(f"`{name}` must be an array; got {type(image).__name__}") from exc
-    if np.iscomplexobj(arr):
+    check_array_meta(arr, name)
+    if not arr.dtype.isnative:  # big-endian data (FITS, some NRRD/raw files): one conversion
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def check_array_meta(arr, name="image"):
+    """Check dtype, rank and size of any array-like with NumPy attributes (CuPy included)."""
+    if np.dtype(arr.dtype).kind == "c":
         raise TypeError(
             f"`{name}` must be real (bool, integer or float); got complex dtype {arr.dtype}; "
             "filter the real and imaginary parts separately"
         )
-    if arr.dtype.kind not in "biuf":
+    if np.dtype(arr.dtype).kind not in "biuf":
         raise TypeError(f"`{name}` must have a bool, integer or float dtype; got {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"`{name}` must have at least one dimension; got a 0-d array")
     if arr.size == 0:
         raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}")
-    if not arr.dtype.isnative:  # big-endian data (FITS, some NRRD/raw files): one conversion
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
 
 
 def check_axes(axes, ndim, name="axes"):

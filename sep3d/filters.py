@@ -93,19 +93,21 @@ def _derivative_ops(geo, sigma_px, truncate, radii, orders):
 
 
 def _result_dtype(image, output):
-    if image.dtype == np.float64 or (isinstance(output, np.ndarray) and output.dtype == np.float64):
+    if image.dtype == np.float64 or (output is not None and getattr(output, "dtype", None) == np.float64):
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
 
-def _check_output(output, shape, name="output"):
-    if not isinstance(output, np.ndarray):
-        raise TypeError(f"`{name}` must be a NumPy array or None; got {type(output).__name__}")
+def _check_output(output, image, shape, name="output"):
+    kind = backends.array_kind(image)
+    if backends.array_kind(output) != kind:
+        raise TypeError(f"`{name}` must be an array of the input's type ({type(image).__name__}) or None; "
+                        f"got {type(output).__name__}")
     if output.shape != tuple(shape):
         raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {output.shape}")
     if output.dtype not in (np.float32, np.float64):
         raise TypeError(f"`{name}` must be float32 or float64; got {output.dtype}")
-    if not output.flags.writeable:
+    if kind == "numpy" and not output.flags.writeable:
         raise ValueError(f"`{name}` must be writeable")
     return output
 
@@ -114,13 +116,14 @@ def _run(plan, image, backend, output, stacked=False):
     """Allocate (or check) the result, run the plan, return the result.
 
     A stacked result has one leading entry per plan result (the Hessian's components).
+    The result has the input's array type (NumPy or CuPy).
     """
     dtype = _result_dtype(image, output)
     shape = (plan.n_results,) + image.shape if stacked else image.shape
     if output is None:
-        result = np.empty(shape, dtype)
+        result = backends.empty(image, shape, dtype)
     else:
-        result = _check_output(output, shape)
+        result = _check_output(output, image, shape)
     outs = list(result) if stacked else [result]
     backends.execute(plan, image, outs, backend=backend, temp_dtype=dtype, compute_dtype=dtype)
     return result

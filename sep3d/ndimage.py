@@ -70,7 +70,7 @@ _SIGMA_EPS = 1e-15  # scipy skips axes whose sigma is not above this
 def _output_dtype(output, image):
     if output is None:
         return image.dtype
-    if isinstance(output, np.ndarray):
+    if backends.array_kind(output) in ("numpy", "cupy"):
         return output.dtype
     try:
         return np.dtype(output)
@@ -84,17 +84,21 @@ def _get_output(output, image):
         raise TypeError(f"`output` must be real; got complex dtype {dtype}")
     if dtype.kind not in "biuf":
         raise TypeError(f"`output` must have a bool, integer or float dtype; got {dtype}")
-    if isinstance(output, np.ndarray):
+    kind = backends.array_kind(output)
+    if kind in ("numpy", "cupy"):
+        if kind != backends.array_kind(image):
+            raise TypeError(f"`output` must be an array of the input's type ({type(image).__name__}); "
+                            f"got {type(output).__name__}")
         if output.shape != image.shape:
             raise ValueError(f"`output` must have the input's shape {image.shape}; got {output.shape}")
-        if not output.flags.writeable:
+        if kind == "numpy" and not output.flags.writeable:
             raise ValueError("`output` must be writeable")
         return output
-    return np.empty(image.shape, dtype)
+    return backends.empty(image, image.shape, dtype)
 
 
 def _run(plan, image, output):
-    """Run `plan` with scipy's dtype rules; returns the output array."""
+    """Run `plan` with scipy's dtype rules; returns the output array (the input's array type)."""
     result = _get_output(output, image)
     dtype = result.dtype
     compute = np.float32 if dtype in (np.float32, np.float16) else np.float64
@@ -349,19 +353,20 @@ def _per_term(arr, axes, mode, cval, term_ops, combine, output, name):
             combine = None
         return _run(FilterPlan(outputs, full, cval, combine, name), arr, output)
     result = _get_output(output, arr)
-    if np.may_share_memory(result, arr):
+    xp = backends.array_module(arr)
+    if xp.may_share_memory(result, arr):
         arr = arr.copy()
     for i, (term, m) in enumerate(zip(terms, modes)):
         plan = FilterPlan((Output((term,)),), (m,) * arr.ndim, cval, None, name)
         part = _run(plan, arr, result.dtype)
         if combine:
-            part = np.multiply(part, part, out=part)
+            part = xp.multiply(part, part, out=part)
         if i == 0:
             result[...] = part
         else:
-            np.add(result, part, out=result, casting="unsafe")
+            xp.add(result, part, out=result, casting="unsafe")
     if combine:
-        np.sqrt(result, out=result, casting="unsafe")
+        xp.sqrt(result, out=result, casting="unsafe")
     return result
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import sep3d
 from sep3d import ndimage as s3
+from sep3d.backends import cuda
 from sep3d.kernels import FIR, difference_taps
 from sep3d.plan import FilterPlan, Output, Term
 
@@ -65,7 +66,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     # output
     (lambda: sep3d.gaussian(VOL, 1.0, output=np.empty((6, 7))), ValueError, r"`output` must have shape \(6, 7, 8\)"),
     (lambda: sep3d.gaussian(VOL, 1.0, output=np.empty((6, 7, 8), np.int16)), TypeError, "`output` must be float32 or float64"),
-    (lambda: sep3d.gaussian(VOL, 1.0, output=[0.0]), TypeError, "`output` must be a NumPy array or None"),
+    (lambda: sep3d.gaussian(VOL, 1.0, output=[0.0]), TypeError, "`output` must be an array of the input's type"),
     (lambda: sep3d.hessian(VOL, 1.0, output=np.empty((6, 7, 8), np.float32)), ValueError, r"`output` must have shape \(6, 6, 7, 8\)"),
     (lambda: s3.gaussian_filter(VOL, 1.0, output=np.empty((6, 7))), ValueError, "`output` must have the input's shape"),
     (lambda: s3.gaussian_filter(VOL, 1.0, output=np.complex64), TypeError, "`output` must be real"),
@@ -74,7 +75,6 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: s3.gaussian_laplace(VOL, 1.0, order=1), TypeError, r"unexpected keyword argument\(s\) \['order'\]"),
     # backend
     (lambda: sep3d.gaussian(VOL, 1.0, backend="gpu"), ValueError, r"`backend` must be one of \['auto', 'cpu', 'cuda'\]"),
-    (lambda: sep3d.gaussian(VOL, 1.0, backend="cuda"), NotImplementedError, "`backend='cuda'` is not available"),
     # describe
     (lambda: sep3d.describe(len), TypeError, "`plan_or_filter` must be a FilterPlan or a sep3d filter"),
     (lambda: sep3d.describe(sep3d.gaussian), TypeError, "needs the image or its shape"),
@@ -119,3 +119,11 @@ def test_errors_leave_the_user_data_alone():
         sep3d.gaussian(vol, 1.0, mode="bogus", output=out)
     assert np.all(out == 7.0)
     assert vol[5, 6, 7] == 335
+
+
+@pytest.mark.skipif(not isinstance(cuda._probe(), str), reason="a CUDA GPU is present: backend='cuda' works here")
+def test_backend_cuda_without_a_gpu_names_what_is_missing():
+    with pytest.raises(cuda.CudaUnavailableError, match="`backend='cuda'` needs a CUDA GPU: .*use backend='cpu'"):
+        sep3d.gaussian(VOL, 1.0, backend="cuda")
+    with pytest.raises(cuda.CudaUnavailableError, match="needs a CUDA GPU"):
+        sep3d.laplacian_of_gaussian(VOL, 1.0, backend="cuda")

@@ -1,16 +1,17 @@
 """Backend registry: which engine runs a plan, chosen from the array type.
 
-``backend="auto"`` follows the input: NumPy arrays run on the CPU engine. CuPy and dask
-inputs are recognised by their module without importing either library, so importing
-sep3d never needs a GPU.
+``backend="auto"`` follows the input: NumPy arrays run on the CPU engine, CuPy arrays on
+the CUDA engine. ``"cpu"`` and ``"cuda"`` force one and move the data (the result has the
+input's array type). CuPy and dask inputs are recognised by their module without
+importing either library, so importing sep3d never needs a GPU.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_backend, check_image
+from .._validate import check_array_meta, check_backend, check_image
 
-__all__ = ["array_kind", "select", "as_input", "execute"]
+__all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "execute"]
 
 
 def array_kind(array):
@@ -23,31 +24,65 @@ def array_kind(array):
     return "other"
 
 
-def select(backend, array):
-    """The engine module for `backend` and this array."""
+def array_module(array):
+    """NumPy, or CuPy for a CuPy array (imported only then)."""
+    if array_kind(array) == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def engine_name(backend, array):
+    """'cpu' or 'cuda': the engine that runs `backend` on this array."""
     backend = check_backend(backend)
     kind = array_kind(array)
-    if kind in ("cupy", "dask"):
+    if kind == "dask":
         raise NotImplementedError(
-            f"{kind} arrays are not supported by this version of sep3d; "
-            "convert the input to a NumPy array first"
+            "dask arrays are not supported by this version of sep3d; call .compute() first"
         )
-    if backend == "cuda":
-        raise NotImplementedError(
-            "`backend='cuda'` is not available in this version of sep3d; use 'cpu' or 'auto'"
-        )
-    from . import cpu
-
-    return cpu
+    if backend == "auto":
+        return "cuda" if kind == "cupy" else "cpu"
+    return backend
 
 
 def as_input(array, backend="auto", name="image"):
-    """Check `array` for `backend` (before any conversion) and return it as a valid NumPy input."""
-    select(backend, array)  # rejects array types no engine takes, before np.asarray copies them
+    """Check `array` for `backend` (before any conversion) and return it as a valid input.
+
+    CuPy arrays stay on the device (their dtype, rank and size are checked); anything
+    else becomes a NumPy array.
+    """
+    engine_name(backend, array)  # rejects array types no engine takes, before np.asarray copies them
+    if array_kind(array) == "cupy":
+        check_array_meta(array, name)
+        return array
     return check_image(array, name)
 
 
+def empty(like, shape, dtype):
+    """An uninitialised result of `like`'s array type."""
+    return array_module(like).empty(shape, dtype)
+
+
 def execute(plan, image, outputs, *, backend="auto", temp_dtype, compute_dtype):
-    """Run `plan` on `image` into `outputs` with the chosen engine; returns `outputs`."""
-    engine = select(backend, image)
-    return engine.execute(plan, image, outputs, np.dtype(temp_dtype), np.dtype(compute_dtype))
+    """Run `plan` on `image` into `outputs` with the chosen engine; returns `outputs`.
+
+    `outputs` have `image`'s array type. ``backend='cpu'`` on a CuPy array runs on the
+    host and copies the results back to the device.
+    """
+    engine = engine_name(backend, image)
+    temp_dtype, compute_dtype = np.dtype(temp_dtype), np.dtype(compute_dtype)
+    if engine == "cuda":
+        from . import cuda
+
+        return cuda.execute(plan, image, outputs, temp_dtype, compute_dtype)
+    from . import cpu
+
+    if array_kind(image) == "cupy":
+        host = [np.empty(o.shape, o.dtype) for o in outputs]
+        cpu.execute(plan, image.get(), host, temp_dtype, compute_dtype)  # sync
+        xp = array_module(image)
+        for out, values in zip(outputs, host):
+            out[...] = xp.asarray(values)
+        return outputs
+    return cpu.execute(plan, image, outputs, temp_dtype, compute_dtype)
