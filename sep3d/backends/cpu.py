@@ -411,16 +411,15 @@ def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
         second.op.symmetry, dt(second.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
 
 
-def _scale_step(src, dst, store, scale):
-    value = src * scale if scale != 1.0 else src
-    if store == WRITE:
-        np.copyto(dst, value, casting="unsafe")
-    elif store == ADD:
-        np.add(dst, value, out=dst, casting="unsafe")
-    elif store == WRITE_SQUARE:
-        np.copyto(dst, value * value, casting="unsafe")
-    elif store == ADD_SQUARE:
-        np.add(dst, value * value, out=dst, casting="unsafe")
+def scale_step(src, dst, store, scale, xp=np):
+    """``dst (store)= scale * src`` elementwise; `xp` is the array module (NumPy or CuPy)."""
+    value = src * dst.dtype.type(scale) if scale != 1.0 else src
+    if store in (WRITE_SQUARE, ADD_SQUARE):
+        value = value * value
+    if store in (WRITE, WRITE_SQUARE):
+        xp.copyto(dst, value, casting="unsafe")
+    else:
+        xp.add(dst, value, out=dst, casting="unsafe")
 
 
 def run_schedule(plan, image, results, temp_dtype, compute_dtype):
@@ -454,7 +453,7 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
             run_pass(src, dst, step.axis, step.op, plan.modes[step.axis], plan.cval,
                      step.store, step.scale, compute_dtype)
         else:
-            _scale_step(src, dst, step.store, step.scale)
+            scale_step(src, dst, step.store, step.scale)
     if sched.sqrt_results:
         for r in results:
             np.sqrt(r, out=r, casting="unsafe")

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import Mode
-from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
+from ..plan import ADD, ADD_SQUARE, Pass
+from .cpu import _c_order_perm, boundary_index, cast_into, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
            "kernel_source", "fused_spec", "pass_launch", "slab_plan", "run_plan", "compile_seconds"]
@@ -49,6 +50,8 @@ Z_BUCKETS = (1, 3, 5, 7, 9, 13, 17)
 CONTIG_P = 4
 
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+#: NVRTC options of every compile (the architecture is added by CuPy for the device).
+COMPILE_OPTIONS = ("-std=c++17",)
 
 
 class CudaUnavailableError(RuntimeError):
@@ -441,7 +444,7 @@ def run_schedule(plan, image, results, temp_dtype, dtype, device):
         if isinstance(step, Pass):
             device.launch(_pass(plan, step, src, dst, dtype, device))
         else:
-            _scale_step(xp, src, dst, step.store, step.scale)
+            scale_step(src, dst, step.store, step.scale, xp)
     for k, r in enumerate(results):
         if bound[("result", k)] is not r:
             xp.copyto(r, bound[("result", k)])
@@ -454,18 +457,6 @@ def _pass(plan, step, src, dst, dtype, device):
     taps = device.to_device(padded_taps(step.op, dtype))
     return pass_launch(src.shape, step.axis, step.op, plan.modes[step.axis], plan.cval, step.store, step.scale,
                        dtype, src, dst, taps, device.max_shared)
-
-
-def _scale_step(xp, src, dst, store, scale):
-    value = src * dst.dtype.type(scale) if scale != 1.0 else src
-    if store == WRITE:
-        xp.copyto(dst, value, casting="unsafe")
-    elif store == ADD:
-        xp.add(dst, value, out=dst, casting="unsafe")
-    elif store == WRITE_SQUARE:
-        xp.copyto(dst, value * value, casting="unsafe")
-    elif store == ADD_SQUARE:
-        xp.add(dst, value * value, out=dst, casting="unsafe")
 
 
 # ---------------------------------------------------------------------------------------
@@ -490,8 +481,6 @@ def slab_plan(n, halo, row_bytes, budget_bytes, mode):
     temporaries together); `budget_bytes` what may be used. Raises MemoryError when not
     even a single output row with its halo fits.
     """
-    from .cpu import boundary_index  # the CPU engine's extension rules, one source of truth
-
     left, right = halo
     rows_fit = budget_bytes // max(1, row_bytes)
     per_slab = rows_fit - left - right
@@ -566,7 +555,7 @@ def _function(device_id, source, name):
     import cupy
 
     start = time.perf_counter()
-    module = cupy.RawModule(code=kernel_source(source), options=("-std=c++17",), name_expressions=(name,))
+    module = cupy.RawModule(code=kernel_source(source), options=COMPILE_OPTIONS, name_expressions=(name,))
     fn = module.get_function(name)  # compiles (or loads CuPy's on-disk cache)
     _compile_log[name] = time.perf_counter() - start
     return fn
@@ -608,8 +597,6 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype, dev=None):
     the halo the plan needs; a CuPy input whose results do not fit raises MemoryError.
     `dev` defaults to the current GPU (tests pass an emulated one).
     """
-    from .cpu import _c_order_perm, cast_into
-
     dev = dev or device()
     xp = dev.xp
     dtype = np.dtype(compute_dtype)
