@@ -81,7 +81,8 @@ class EmulatedDevice:
     xp = np
     oom_error = MemoryError
 
-    def __init__(self, max_shared=cuda.DEFAULT_SHARED_BYTES, reverse=False, free=1 << 40):
+    def __init__(self, max_shared=cuda.DEFAULT_SHARED_BYTES, reverse=False, free=1 << 40, host_arrays=True):
+        self.host_arrays = host_arrays  # False: NumPy arrays play CuPy arrays (already on the device)
         self.max_shared = max_shared
         self.reverse = reverse
         self.free = free
@@ -98,6 +99,9 @@ class EmulatedDevice:
 
     def to_host(self, arr):
         return np.array(arr)
+
+    def is_host(self, arr):
+        return self.host_arrays
 
     def pointer_array(self, arrays):
         return self.to_device(np.array([a.ctypes.data for a in arrays], np.uint64))

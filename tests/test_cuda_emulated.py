@@ -192,3 +192,20 @@ def test_slabs_refuse_when_one_row_and_its_halo_do_not_fit(monkeypatch):
     monkeypatch.setattr(cuda, "device", lambda: EmulatedDevice(free=9 * 10 * 4 * 20))
     with pytest.raises(MemoryError, match="one output row needs 17"):
         sep3d.gaussian(x, (2.0, 1.0, 1.0), backend="cuda")
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_device_arrays_are_written_in_place_when_the_layout_allows(monkeypatch, layout):
+    """With NumPy arrays playing device arrays: outputs in the input's layout are written
+    by the kernels themselves; others (and output = input) through a result array."""
+    dev = EmulatedDevice(host_arrays=False)
+    monkeypatch.setattr(cuda, "device", lambda: dev)
+    x = volume((9, 10, 11), np.float32, seed=10)
+    x = {"C": x, "F": np.asfortranarray(x), "strided": x[:, ::2]}[layout]
+    out = np.full(x.shape, np.nan, np.float32, order="F" if layout == "F" else "C")
+    res = sep3d.laplacian_of_gaussian(x, 1.0, output=out, backend="cuda")
+    assert res is out and dev.launches
+    assert_close(out, ndi.gaussian_laplace(x.astype(np.float64), 1.0), np.float32)
+    same = x.copy(order="K")
+    sep3d.gaussian(same, 1.0, output=same, backend="cuda")
+    assert_close(same, ndi.gaussian_filter(x.astype(np.float64), 1.0), np.float32)

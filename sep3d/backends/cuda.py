@@ -526,6 +526,9 @@ class CupyDevice:
     def to_host(self, arr):
         return arr.get()  # sync
 
+    def is_host(self, arr):
+        return isinstance(arr, np.ndarray)
+
     def pointer_array(self, arrays):
         return self._cupy.asarray(np.array([a.data.ptr for a in arrays], np.uint64))
 
@@ -601,7 +604,7 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype, dev=None):
     xp = dev.xp
     dtype = np.dtype(compute_dtype)
     temp_dtype = dtype if np.dtype(temp_dtype) not in _CTYPES else np.dtype(temp_dtype)
-    on_host = isinstance(image, np.ndarray)
+    on_host = dev.is_host(image)
     perm = _c_order_perm(image)
     if perm is None:
         image = (np.ascontiguousarray if on_host else xp.ascontiguousarray)(image)
@@ -611,18 +614,31 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype, dev=None):
     inverse = tuple(np.argsort(perm))
     n_work = len(outputs) + work_plan.schedule().n_temps + (1 if on_host or work_image.dtype != dtype else 0)
     need = work_image.size * dtype.itemsize * (n_work + 1)
+
+    def direct(out):
+        """`out` seen in the working layout, when the kernels may write into it."""
+        if on_host or out.dtype != dtype:
+            return None
+        view = out.transpose(perm)
+        if not view.flags.c_contiguous or xp.may_share_memory(out, image):
+            return None
+        return view
+
     results = None
+    views = [direct(out) for out in outputs]
     if need < 0.8 * dev.free_bytes():
         try:
             src = _to_compute(xp, work_image, dtype)
-            results = [xp.empty(work_image.shape, dtype) for _ in outputs]
+            results = [dev.empty(work_image.shape, dtype) if v is None else v for v in views]
             run_plan(work_plan, src, results, temp_dtype, dtype, dev)
         except dev.oom_error:
             results = None
             dev.release_cache()
     if results is None:
         results = _run_slabs(work_plan, work_image, len(outputs), temp_dtype, dtype, dev, on_host)
-    for out, res in zip(outputs, results):
+    for out, res, view in zip(outputs, results, views):
+        if res is view:
+            continue  # the kernels wrote into the output itself
         res = res.transpose(inverse)
         if on_host:
             res = dev.to_host(res)  # sync
