@@ -464,7 +464,7 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
 # layout, aliasing and dtypes around a schedule
 
 
-def _c_order_perm(arr):
+def c_order_perm(arr):
     """Axes permutation that makes `arr` C-contiguous without a copy, or None."""
     if arr.flags.c_contiguous:
         return tuple(range(arr.ndim))
@@ -484,7 +484,7 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     memory shared with `image` where a multi-term plan would read it after writing)
     is computed in a fresh array and copied in.
     """
-    perm = _c_order_perm(image)
+    perm = c_order_perm(image)
     if perm is None:
         image = np.ascontiguousarray(image)
         perm = tuple(range(image.ndim))
@@ -513,15 +513,18 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     return outputs
 
 
-def cast_into(out, values):
-    """Store float `values` in `out` as a C cast would: integers truncated and wrapped."""
+def cast_into(out, values, xp=np):
+    """Store float `values` in `out` as a C cast would: integers truncated and wrapped.
+
+    `xp` is the array module of both arrays (NumPy or CuPy).
+    """
     if out.dtype.kind in "iu":
         with np.errstate(invalid="ignore"):
-            np.copyto(out, values.astype(np.int64), casting="unsafe")
+            xp.copyto(out, values.astype(np.int64), casting="unsafe")
     elif out.dtype.kind == "b":
-        np.copyto(out, values != 0)
+        xp.copyto(out, values != 0)
     else:
-        np.copyto(out, values, casting="unsafe")
+        xp.copyto(out, values, casting="unsafe")
 
 
 def _same_memory(a, b):

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validate import Mode
 from ..plan import ADD, ADD_SQUARE, Pass
-from .cpu import _c_order_perm, boundary_index, cast_into, scale_step
+from .cpu import boundary_index, c_order_perm, cast_into, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
            "kernel_source", "fused_spec", "pass_launch", "slab_plan", "run_plan", "compile_seconds"]
@@ -116,6 +116,7 @@ def name_expression(kernel, dtype, *params):
 
 def instantiations():
     """Every name expression the dispatcher can ask for, by source file."""
+    max_pairs = source_defines("fused3d.cu")["F3_MAXP"]
     out = {}
     for dtype in _CTYPES:
         for mode in Mode:
@@ -126,7 +127,7 @@ def instantiations():
             out["axis_strided.cu"].append(name_expression("axis_strided_any", dtype, m))
             out["axis_contiguous.cu"].append(name_expression("axis_contiguous_any", dtype, m))
             for kz in Z_BUCKETS:
-                for n_pairs in range(1, source_defines("fused3d.cu")["F3_MAXP"] + 1):
+                for n_pairs in range(1, max_pairs + 1):
                     out.setdefault("fused3d.cu", []).append(name_expression("fused3d", dtype, m, kz, n_pairs))
     return out
 
@@ -490,12 +491,11 @@ def slab_plan(n, halo, row_bytes, budget_bytes, mode):
             f"{left + right + 1} (the filter's reach); use backend='cpu' or a dask array")
     count = -(-n // per_slab)
     per_slab = -(-n // count)  # even slabs
+    idx = boundary_index(n, left, left + right + 1, int(mode))  # index t: position t - left
     slabs = []
     for start in range(0, n, per_slab):
         stop = min(n, start + per_slab)
-        idx = boundary_index(n, left, stop - start + left + right, int(mode))
-        rows = np.asarray(idx[start:start + stop - start + left + right])
-        slabs.append(Slab(start, stop, rows, left))
+        slabs.append(Slab(start, stop, idx[start:stop + left + right], left))
     return slabs
 
 
@@ -605,7 +605,7 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype, dev=None):
     dtype = np.dtype(compute_dtype)
     temp_dtype = dtype if np.dtype(temp_dtype) not in _CTYPES else np.dtype(temp_dtype)
     on_host = dev.is_host(image)
-    perm = _c_order_perm(image)
+    perm = c_order_perm(image)
     if perm is None:
         image = (np.ascontiguousarray if on_host else xp.ascontiguousarray)(image)
         perm = tuple(range(image.ndim))
@@ -641,12 +641,9 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype, dev=None):
             continue  # the kernels wrote into the output itself
         res = res.transpose(inverse)
         if on_host:
-            res = dev.to_host(res)  # sync
-            cast_into(out, res)
-        elif out.dtype == res.dtype:
-            out[...] = res
+            cast_into(out, dev.to_host(res))  # sync
         else:
-            _cast_device(xp, out, res)
+            cast_into(out, res, xp)
     return outputs
 
 
@@ -655,15 +652,6 @@ def _to_compute(xp, work_image, dtype):
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
     return xp.ascontiguousarray(arr)
-
-
-def _cast_device(xp, out, values):
-    if out.dtype.kind in "iu":
-        out[...] = values.astype(np.int64).astype(out.dtype)
-    elif out.dtype.kind == "b":
-        out[...] = values != 0
-    else:
-        out[...] = values.astype(out.dtype)
 
 
 def _run_slabs(plan, image, n_outputs, temp_dtype, dtype, dev, on_host):
@@ -690,7 +678,7 @@ def _run_slabs(plan, image, n_outputs, temp_dtype, dtype, dev, on_host):
         part[lib.asarray(valid)] = image[lib.asarray(slab.rows[valid])]
         part[lib.asarray(~valid)] = plan.cval
         src = _to_compute(xp, part, dtype)
-        outs = [xp.empty(src.shape, dtype) for _ in range(n_outputs)]
+        outs = [dev.empty(src.shape, dtype) for _ in range(n_outputs)]
         run_plan(plan, src, outs, temp_dtype, dtype, dev)
         for res, out in zip(results, outs):
             piece = out[slab.crop:slab.crop + slab.stop - slab.start]
