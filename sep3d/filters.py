@@ -116,9 +116,17 @@ def _run(plan, image, backend, output, stacked=False):
     """Allocate (or check) the result, run the plan, return the result.
 
     A stacked result has one leading entry per plan result (the Hessian's components).
-    The result has the input's array type (NumPy or CuPy).
+    The result has the input's array type (NumPy, CuPy, or a lazy dask array).
     """
     dtype = _result_dtype(image, output)
+    if backends.array_kind(image) == "dask":
+        if output is not None:
+            raise TypeError("`output` must be None for a dask array (the result is a new lazy array); "
+                            f"got {type(output).__name__}")
+        from . import chunked
+
+        return chunked.run_plan(plan, image, backend=backend, result_dtype=dtype, temp_dtype=dtype,
+                                compute_dtype=dtype, stacked=stacked)
     shape = (plan.n_results,) + image.shape if stacked else image.shape
     if output is None:
         result = backends.empty(image, shape, dtype)

@@ -98,12 +98,29 @@ def _get_output(output, image):
 
 
 def _run(plan, image, output):
-    """Run `plan` with scipy's dtype rules; returns the output array (the input's array type)."""
+    """Run `plan` with scipy's dtype rules; returns the output array (the input's array type).
+
+    A dask input gives a lazy dask array (`output` may then be None or a dtype).
+    """
+    if backends.array_kind(image) == "dask":
+        return _run_chunked(plan, image, output)
     result = _get_output(output, image)
     dtype = result.dtype
     compute = np.float32 if dtype in (np.float32, np.float16) else np.float64
     backends.execute(plan, image, [result], backend="auto", temp_dtype=compute, compute_dtype=compute)
     return result
+
+
+def _run_chunked(plan, image, output):
+    from . import chunked
+
+    if backends.array_kind(output) in ("numpy", "cupy", "dask"):
+        raise TypeError("`output` must be None or a dtype for a dask array (the result is a new lazy "
+                        f"array); got {type(output).__name__}")
+    dtype = _output_dtype(output, image)
+    _get_output(dtype, image[(0,) * image.ndim])  # the same dtype checks as for arrays
+    compute = np.float32 if dtype in (np.float32, np.float16) else np.float64
+    return chunked.run_plan(plan, image, result_dtype=dtype, temp_dtype=compute, compute_dtype=compute)
 
 
 def _single(plan_axes_ops, ndim, modes, cval, name):
@@ -352,6 +369,8 @@ def _per_term(arr, axes, mode, cval, term_ops, combine, output, name):
             outputs = (Output((Term(1.0, (None,) * arr.ndim),)),)
             combine = None
         return _run(FilterPlan(outputs, full, cval, combine, name), arr, output)
+    if backends.array_kind(arr) == "dask":
+        return _per_term_chunked(arr, modes, cval, terms, combine, output, name)
     result = _get_output(output, arr)
     xp = backends.array_module(arr)
     if xp.may_share_memory(result, arr):
@@ -367,6 +386,20 @@ def _per_term(arr, axes, mode, cval, term_ops, combine, output, name):
             xp.add(result, part, out=result, casting="unsafe")
     if combine:
         xp.sqrt(result, out=result, casting="unsafe")
+    return result
+
+
+def _per_term_chunked(arr, modes, cval, terms, combine, output, name):
+    """:func:`_per_term` with different modes on a dask array: lazy sums in the output dtype."""
+    dtype = _output_dtype(output, arr)
+    result = None
+    for term, m in zip(terms, modes):
+        part = _run(FilterPlan((Output((term,)),), (m,) * arr.ndim, cval, None, name), arr, dtype)
+        if combine:
+            part = (part * part).astype(dtype)
+        result = part if result is None else (result + part).astype(dtype)
+    if combine:
+        result = result.map_blocks(lambda b: np.sqrt(b).astype(dtype), dtype=dtype)
     return result
 
 

@@ -7,6 +7,8 @@ importing either library, so importing sep3d never needs a GPU.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validate import check_array_meta, check_backend, check_image
@@ -37,10 +39,8 @@ def engine_name(backend, array):
     """'cpu' or 'cuda': the engine that runs `backend` on this array."""
     backend = check_backend(backend)
     kind = array_kind(array)
-    if kind == "dask":
-        raise NotImplementedError(
-            "dask arrays are not supported by this version of sep3d; call .compute() first"
-        )
+    if kind == "dask":  # the engine that runs its chunks
+        kind = array_kind(array._meta)
     if backend == "auto":
         return "cuda" if kind == "cupy" else "cpu"
     return backend
@@ -49,11 +49,19 @@ def engine_name(backend, array):
 def as_input(array, backend="auto", name="image"):
     """Check `array` for `backend` (before any conversion) and return it as a valid input.
 
-    CuPy arrays stay on the device (their dtype, rank and size are checked); anything
-    else becomes a NumPy array.
+    CuPy arrays stay on the device and dask arrays stay lazy (their dtype, rank and size
+    are checked); anything else becomes a NumPy array.
     """
     engine_name(backend, array)  # rejects array types no engine takes, before np.asarray copies them
-    if array_kind(array) == "cupy":
+    kind = array_kind(array)
+    if kind == "dask":
+        if array_kind(array._meta) not in ("numpy", "cupy"):
+            raise TypeError(f"`{name}` must be a dask array of NumPy or CuPy chunks; "
+                            f"got chunks of {type(array._meta).__name__}")
+        if any(math.isnan(n) for n in array.shape):
+            raise ValueError(f"`{name}` must have known chunk sizes; got shape {array.shape} "
+                             "(call .compute_chunk_sizes() first)")
+    if kind in ("cupy", "dask"):
         check_array_meta(array, name)
         return array
     return check_image(array, name)
