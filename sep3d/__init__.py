@@ -6,9 +6,12 @@ Two layers share one engine:
 - the functions here (:func:`gaussian`, :func:`laplacian_of_gaussian`, ...) add physical
   spacing, multi-output filters and arbitrary separable kernels.
 
+Both take NumPy, CuPy and dask arrays (:mod:`sep3d.chunked`); importing sep3d registers
+the ``.sep3d`` accessor on xarray objects (:mod:`sep3d.xr`).
+
 Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints it.
 """
-from . import kernels, ndimage, plan
+from . import chunked, kernels, ndimage, plan, xr
 from .backends.cpu import get_num_threads, set_num_threads
 from .filters import (
     box,
@@ -29,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "FilterPlan",
     "box",
+    "chunked",
     "describe",
     "difference_of_gaussians",
     "gaussian",
@@ -43,4 +47,5 @@ __all__ = [
     "plan",
     "separable",
     "set_num_threads",
+    "xr",
 ]

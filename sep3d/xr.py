@@ -1,0 +1,274 @@
+"""The xarray accessor: ``da.sep3d.<filter>(...)`` with dimensions by name.
+
+Importing :mod:`sep3d` registers ``.sep3d`` on every DataArray and Dataset::
+
+    smooth = cube.sep3d.gaussian(sigma={"y": 60.0, "x": 60.0, "band": 1.5})
+
+- Per-dimension arguments (`sigma`, `order`, `size`, `kernels`, `mode`, `radius`,
+  `origin`) are dicts keyed by dimension name; a scalar applies to `dims` (default: every
+  dimension but ``band``: spatial filters never mix bands unless asked to).
+- With ``units="coords"`` (the default) sizes are in the units of each dimension's
+  coordinate when it is regularly spaced (metres for a projected raster, nm for a
+  ``wavelength`` band coordinate, mm for CT); a dimension without a coordinate counts in
+  pixels; an irregular coordinate is an error (pass ``units="pixels"``).
+- The result keeps the name, attrs, coordinates (rioxarray's ``spatial_ref``, hence CRS
+  and transform) and the array type: NumPy stays NumPy, dask stays lazy (one overlap
+  graph per filter, see :mod:`sep3d.chunked`), CuPy stays on the device.
+- On a Dataset, a filter runs on the chosen `variables` (default: every data variable
+  having all the filtered dimensions); the other variables are kept as they are.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import filters
+
+__all__ = ["Sep3dDataArrayAccessor", "Sep3dDatasetAccessor", "coordinate_spacing", "UNITS", "FILTERS"]
+
+#: Accepted values of ``units``.
+UNITS = ("coords", "pixels")
+
+#: Dimensions a scalar argument does not filter by default.
+SPECTRAL_DIMS = ("band",)
+
+
+def coordinate_spacing(obj, dim, rtol=1e-5):
+    """The step of `dim`'s coordinate (negative when it decreases), or 1.0 without one.
+
+    Raises ValueError when the coordinate is not numeric or not regularly spaced.
+    """
+    if dim not in obj.coords or obj.sizes[dim] < 2:
+        return 1.0
+    values = np.asarray(obj.coords[dim].values)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"coordinate {dim!r} is not numeric ({values.dtype}); pass units='pixels' "
+                         "to give sizes in pixels")
+    steps = np.diff(values.astype(np.float64))
+    step = float(steps.mean())
+    if step == 0 or not np.allclose(steps, step, rtol=rtol, atol=0):
+        raise ValueError(f"coordinate {dim!r} is not regularly spaced (steps {steps.min():.6g} to "
+                         f"{steps.max():.6g}); pass units='pixels' to give sizes in pixels")
+    return step
+
+
+class _Call:
+    """One accessor call resolved against a DataArray: axes, per-axis values, spacing."""
+
+    def __init__(self, obj, main, main_name, dims, units, per_dim):
+        if units not in UNITS:
+            raise ValueError(f"`units` must be one of {list(UNITS)}; got {units!r}")
+        if isinstance(main, dict):
+            if not main:
+                raise ValueError(f"`{main_name}` must name at least one dimension; got {{}}")
+            if dims is not None:
+                raise TypeError(f"give the dimensions either as the keys of `{main_name}` or as `dims`, not both")
+            dims = list(main)
+        elif dims is None:
+            dims = [d for d in obj.dims if d not in SPECTRAL_DIMS]
+        elif isinstance(dims, str):
+            dims = [dims]
+        else:
+            dims = list(dims)
+        for d in dims:
+            if d not in obj.dims:
+                raise ValueError(f"`{main_name}` names dimension {d!r}, which is not one of {list(obj.dims)}")
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"dimensions must not repeat; got {dims}")
+        self.obj, self.dims = obj, dims
+        self.axes = tuple(obj.get_axis_num(d) for d in dims)
+        self.values = {main_name: self.per_dim(main, main_name)}
+        for name, value in per_dim.items():
+            self.values[name] = self.per_dim(value, name)
+        self.signs = [1.0] * obj.ndim  # -1 where the coordinate decreases along the array
+        if units == "pixels":
+            self.spacing = None
+        else:
+            spacing = [1.0] * obj.ndim
+            for d, ax in zip(dims, self.axes):
+                step = coordinate_spacing(obj, d)
+                spacing[ax], self.signs[ax] = abs(step), float(np.sign(step))
+            self.spacing = tuple(spacing)
+
+    def derivative_sign(self, orders):
+        """The sign of a derivative of `orders` (axis -> order) in coordinate units."""
+        return float(np.prod([self.signs[ax] ** o for ax, o in orders.items()]))
+
+    def per_dim(self, value, name):
+        """A dict keyed by dimension -> a list in `dims` order; anything else unchanged."""
+        if not isinstance(value, dict):
+            return value
+        unknown = [k for k in value if k not in self.dims]
+        if unknown:
+            raise ValueError(f"`{name}` names {unknown}, which are not among the filtered dimensions "
+                             f"{self.dims}")
+        defaults = {"order": 0, "mode": "reflect", "radius": None, "origin": 0}
+        if name not in defaults and len(value) != len(self.dims):
+            missing = [d for d in self.dims if d not in value]
+            raise ValueError(f"`{name}` needs a value for every filtered dimension; missing {missing}")
+        values = [value.get(d, defaults.get(name)) for d in self.dims]
+        if name == "radius" and any(v is None for v in values):
+            raise ValueError(f"`radius` must give every filtered dimension a value when it is a dict; "
+                             f"got {value}")
+        return values
+
+    def kwargs(self, **extra):
+        out = {"axes": self.axes, "spacing": self.spacing}
+        out.update({k: v for k, v in self.values.items()})
+        out.update(extra)
+        return out
+
+    def wrap(self, data, leading=None):
+        """The result as a DataArray with the input's name, attrs and coordinates."""
+        if leading is None:
+            return self.obj.copy(data=data)
+        dim, labels = leading
+        coords = {k: v for k, v in self.obj.coords.items()}
+        coords[dim] = labels
+        return xr.DataArray(data, dims=(dim,) + self.obj.dims, coords=coords, name=self.obj.name,
+                            attrs=dict(self.obj.attrs))
+
+
+class Sep3dDataArrayAccessor:
+    """sep3d filters on a DataArray; see :mod:`sep3d.xr`."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def _call(self, main, main_name, dims, units, **per_dim):
+        return _Call(self._obj, main, main_name, dims, units, per_dim)
+
+    def gaussian(self, sigma, *, dims=None, units="coords", mode="reflect", cval=0.0, truncate=4.0,
+                 radius=None, backend="auto"):
+        """Gaussian smoothing; `sigma` per dimension (see :func:`sep3d.gaussian`).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, sep3d
+        >>> img = xr.DataArray(np.eye(5, dtype="f4"), dims=("y", "x"),
+        ...                    coords={"y": np.arange(5) * 2.0, "x": np.arange(5) * 2.0}, name="t")
+        >>> out = img.sep3d.gaussian({"y": 2.0, "x": 2.0})        # 2 coordinate units = 1 pixel
+        >>> out.name, out.dims, bool(np.allclose(out, sep3d.gaussian(img.values, 1.0)))
+        ('t', ('y', 'x'), True)
+        """
+        call = self._call(sigma, "sigma", dims, units, mode=mode, radius=radius)
+        return call.wrap(filters.gaussian(self._obj.data, **call.kwargs(cval=cval, truncate=truncate,
+                                                                          backend=backend)))
+
+    def gaussian_derivative(self, sigma, order, *, dims=None, units="coords", mode="reflect", cval=0.0,
+                            truncate=4.0, radius=None, backend="auto"):
+        """A Gaussian derivative per coordinate unit; `order` per dimension (dict) or one int.
+
+        Along a decreasing coordinate (raster rows, y from north to south) an odd
+        derivative is taken with respect to the coordinate, so its sign is that of the
+        coordinate's direction, as in ``DataArray.differentiate``.
+        """
+        call = self._call(sigma, "sigma", dims, units, order=order, mode=mode, radius=radius)
+        kw = call.kwargs(cval=cval, truncate=truncate, backend=backend)
+        orders = kw.pop("order")
+        data = filters.gaussian_derivative(self._obj.data, kw.pop("sigma"), orders, **kw)
+        orders = orders if isinstance(orders, list) else [orders] * len(call.axes)
+        if call.derivative_sign(dict(zip(call.axes, orders))) < 0:
+            data = -data
+        return call.wrap(data)
+
+    def laplacian_of_gaussian(self, sigma, *, dims=None, units="coords", normalize=False, mode="reflect",
+                              cval=0.0, truncate=4.0, radius=None, backend="auto"):
+        """The Laplacian of Gaussian over the named dimensions (see :func:`sep3d.laplacian_of_gaussian`)."""
+        call = self._call(sigma, "sigma", dims, units, mode=mode, radius=radius)
+        return call.wrap(filters.laplacian_of_gaussian(
+            self._obj.data, **call.kwargs(normalize=normalize, cval=cval, truncate=truncate, backend=backend)))
+
+    def gradient_magnitude(self, sigma, *, dims=None, units="coords", mode="reflect", cval=0.0,
+                           truncate=4.0, radius=None, backend="auto"):
+        """Gaussian gradient magnitude per coordinate unit (see :func:`sep3d.gradient_magnitude`)."""
+        call = self._call(sigma, "sigma", dims, units, mode=mode, radius=radius)
+        return call.wrap(filters.gradient_magnitude(
+            self._obj.data, **call.kwargs(cval=cval, truncate=truncate, backend=backend)))
+
+    def hessian(self, sigma, *, dims=None, units="coords", mode="reflect", cval=0.0, truncate=4.0,
+                radius=None, backend="auto"):
+        """The Hessian's upper triangle on a new leading ``component`` dimension ("y,x", ...)."""
+        call = self._call(sigma, "sigma", dims, units, mode=mode, radius=radius)
+        data = filters.hessian(self._obj.data, **call.kwargs(cval=cval, truncate=truncate, backend=backend))
+        pairs = filters.hessian_components(self._obj.ndim, call.axes)
+        for k, (a, b) in enumerate(pairs):
+            if a != b and call.signs[a] * call.signs[b] < 0:
+                data[k] = -data[k]
+        labels = [f"{self._obj.dims[a]},{self._obj.dims[b]}" for a, b in pairs]
+        return call.wrap(data, leading=("component", labels))
+
+    def difference_of_gaussians(self, low_sigma, high_sigma=None, *, dims=None, units="coords",
+                                mode="reflect", cval=0.0, truncate=4.0, backend="auto"):
+        """Band-pass: Gaussian(low_sigma) - Gaussian(high_sigma), both per dimension."""
+        call = self._call(low_sigma, "low_sigma", dims, units, high_sigma=high_sigma, mode=mode)
+        kw = call.kwargs(cval=cval, truncate=truncate, backend=backend)
+        return call.wrap(filters.difference_of_gaussians(self._obj.data, kw.pop("low_sigma"),
+                                                         kw.pop("high_sigma"), **kw))
+
+    def box(self, size, *, dims=None, units="coords", mode="reflect", cval=0.0, origin=0, backend="auto"):
+        """Moving average; `size` per dimension in coordinate units (or pixels)."""
+        call = self._call(size, "size", dims, units, mode=mode, origin=origin)
+        kw = call.kwargs(cval=cval, backend=backend)
+        return call.wrap(filters.box(self._obj.data, kw.pop("size"), **kw))
+
+    def separable(self, kernels, *, dims=None, units="coords", support=None, mode="reflect", cval=0.0,
+                  origin=0, backend="auto"):
+        """Any 1-D taps (or a function of coordinate units with `support`) per dimension."""
+        call = self._call(kernels, "kernels", dims, units, mode=mode, origin=origin)
+        kw = call.kwargs(cval=cval, support=support, backend=backend)
+        return call.wrap(filters.separable(self._obj.data, kw.pop("kernels"), **kw))
+
+
+#: the accessor's filters (the same names as the functions of :mod:`sep3d`) -> main argument.
+FILTERS = {"gaussian": "sigma", "gaussian_derivative": "sigma", "laplacian_of_gaussian": "sigma",
+           "gradient_magnitude": "sigma", "hessian": "sigma", "difference_of_gaussians": "low_sigma",
+           "box": "size", "separable": "kernels"}
+
+
+def _dataset_method(name):
+    def method(self, *args, variables=None, **kwargs):
+        ds = self._obj
+        main = args[0] if args else kwargs.get(FILTERS[name])
+        if variables is None:
+            if isinstance(main, dict):
+                needed = set(main)
+            elif kwargs.get("dims") is not None:
+                needed = {kwargs["dims"]} if isinstance(kwargs["dims"], str) else set(kwargs["dims"])
+            else:
+                needed = set()
+            variables = [v for v, arr in ds.data_vars.items()
+                         if needed <= set(arr.dims) and np.dtype(arr.dtype).kind in "biuf"]
+            if not variables:
+                raise ValueError(f"no data variable has all of the dimensions {sorted(needed)}; "
+                                 f"variables: {list(ds.data_vars)}")
+        elif isinstance(variables, str):
+            variables = [variables]
+        missing = [v for v in variables if v not in ds.data_vars]
+        if missing:
+            raise ValueError(f"`variables` names {missing}, which are not data variables of the Dataset "
+                             f"({list(ds.data_vars)})")
+        out = ds.copy()
+        for v in variables:
+            out[v] = getattr(ds[v].sep3d, name)(*args, **kwargs)
+        return out
+
+    method.__name__ = name
+    method.__doc__ = (f"Apply :meth:`Sep3dDataArrayAccessor.{name}` to the chosen `variables` of the "
+                      "Dataset (default: every numeric variable with all the filtered dimensions); "
+                      "the other variables are kept unchanged.")
+    return method
+
+
+class Sep3dDatasetAccessor:
+    """sep3d filters on chosen variables of a Dataset; see :mod:`sep3d.xr`."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+
+for _name in FILTERS:
+    setattr(Sep3dDatasetAccessor, _name, _dataset_method(_name))
+
+xr.register_dataarray_accessor("sep3d")(Sep3dDataArrayAccessor)
+xr.register_dataset_accessor("sep3d")(Sep3dDatasetAccessor)
