@@ -1,0 +1,155 @@
+"""The batch runner on dask.distributed: failures recorded, results intact, reruns resume."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from batch_steps import engine_threads, half_written, record_step, smooth_case
+from conftest import assert_close, make_volume
+from sep3d import batch
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def inprocess_client():
+    """An in-process cluster (threads): fast, for the bookkeeping tests."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       dashboard_address=":0")
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def make_cases(folder, n_good=4, bad=("raise-1",), corrupt=("corrupt-1",), die=()):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    items, volumes = [], {}
+    for i in range(n_good):
+        vol = make_volume((12, 14, 10), np.float32, seed=i)
+        path = folder / f"case-{i}.npy"
+        np.save(path, vol)
+        items.append(str(path))
+        volumes[str(path)] = vol
+    for name in bad:
+        items.append(str(folder / f"{name}.npy"))
+    for name in corrupt:
+        (folder / f"{name}.npy").write_bytes(b"\x93NUMPY garbage, not an array")
+        items.append(str(folder / f"{name}.npy"))
+    for name in die:
+        np.save(folder / f"{name}.npy", make_volume((8, 8, 8), np.float32))
+        items.append(str(folder / f"{name}.npy"))
+    return items, volumes
+
+
+def check_good_outputs(report, volumes):
+    for item, vol in volumes.items():
+        out = Path(report.done[item])
+        assert out.exists()
+        ref = ndi.gaussian_filter(vol.astype(np.float64), 1.5, mode="nearest")
+        assert_close(np.load(out), ref, np.float32)
+
+
+def test_failures_are_recorded_and_good_items_finish(tmp_path, inprocess_client):
+    items, volumes = make_cases(tmp_path / "in")
+    out = tmp_path / "out"
+    report = batch.run(items, smooth_case, out, client=inprocess_client, retries=1, progress=False)
+    check_good_outputs(report, volumes)
+    assert set(report.failed) == {items[-2], items[-1]}
+    assert "RuntimeError: step failed on purpose for raise-1.npy" == report.failed[items[-2]]
+    assert "corrupt-1" not in "".join(os.listdir(out))  # no partial result
+    manifest = json.loads((out / batch.MANIFEST).read_text())
+    assert set(manifest["done"]) == set(volumes)
+    assert manifest["failed"][items[-1]]["error"].startswith(("ValueError", "OSError", "EOFError"))
+    assert "Traceback" in manifest["failed"][items[-1]]["traceback"]
+    assert not (out / ".staging").exists()
+
+
+def test_rerun_skips_done_items_and_retries_failed_ones(tmp_path, inprocess_client):
+    items, volumes = make_cases(tmp_path / "in")
+    out = tmp_path / "out"
+    first = batch.run(items, smooth_case, out, client=inprocess_client, progress=False)
+    stamps = {p: Path(first.done[p]).stat().st_mtime_ns for p in volumes}
+    np.save(items[-1], make_volume((12, 14, 10), np.float32, seed=9))  # the corrupt file repaired
+    second = batch.run(items, smooth_case, out, client=inprocess_client, progress=False)
+    assert sorted(second.skipped) == sorted(volumes)
+    assert {p: Path(second.done[p]).stat().st_mtime_ns for p in volumes} == stamps  # not redone
+    assert items[-1] in second.done and set(second.failed) == {items[-2]}
+    # a done item whose output vanished is run again
+    Path(second.done[items[0]]).unlink()
+    third = batch.run(items, smooth_case, out, client=inprocess_client, progress=False)
+    assert items[0] not in third.skipped and Path(third.done[items[0]]).exists()
+
+
+def test_a_failing_step_leaves_nothing_half_written(tmp_path, inprocess_client):
+    report = batch.run(["a", "b"], half_written, tmp_path, client=inprocess_client, retries=0,
+                       progress=False)
+    assert set(report.failed) == {"a", "b"} and "OSError: disk trouble on a" == report.failed["a"]
+    assert sorted(os.listdir(tmp_path)) == [batch.MANIFEST]
+
+
+def test_records_with_paths_are_published_into_out_dir(tmp_path, inprocess_client):
+    items = [{"id": "p1", "value": 3}, {"id": "p2", "value": 5}]
+    report = batch.run(items, record_step, tmp_path, client=inprocess_client, progress=False)
+    key = batch.item_key(items[1])
+    record = report.done[key]
+    assert record["id"] == "p2" and record["value"] == 5
+    assert [Path(f).read_text() for f in record["files"]] == ["5", "10"]
+    assert all(Path(f).parent == tmp_path for f in record["files"])
+
+
+def test_worker_process_death_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
+    """Real worker processes (LocalCluster default); one item kills its worker each try."""
+    items, volumes = make_cases(tmp_path / "in", n_good=3, bad=(), corrupt=(), die=("die-1",))
+    out = tmp_path / "out"
+    report = batch.run(items, smooth_case, out, n_workers=2, retries=1)
+    check_good_outputs(report, volumes)
+    assert list(report.failed) == [items[-1]]
+    assert "KilledWorker" in report.failed[items[-1]]
+    assert not any(name.startswith("die") for name in os.listdir(out))  # written, never published
+    assert "3 done, 1 failed, 0 remaining" in capsys.readouterr().err
+    again = batch.run(items[:-1], smooth_case, out, n_workers=1)  # resumes without a cluster
+    assert sorted(again.skipped) == sorted(volumes)
+
+
+def test_chunked_filters_in_workers_use_the_workers_threads(inprocess_client):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        threads = client.gather(client.map(engine_threads, range(2), pure=False))
+    assert threads == [1, 1]
+
+
+def test_bad_arguments_and_manifest_are_errors(tmp_path):
+    with pytest.raises(TypeError, match="`step` must be a callable"):
+        batch.run(["a"], "not callable", tmp_path)
+    with pytest.raises(ValueError, match="`retries` must be an int >= 0"):
+        batch.run(["a"], smooth_case, tmp_path, retries=-1)
+    with pytest.raises(ValueError, match=r"`items` must have unique keys; repeated: \['a'\]"):
+        batch.run(["a", "a"], smooth_case, tmp_path)
+    with pytest.raises(TypeError, match="either `client` or `scheduler`"):
+        batch.run(["a"], smooth_case, tmp_path, client=object(), scheduler="tcp://x:1")
+    (tmp_path / batch.MANIFEST).write_text("{not json")
+    with pytest.raises(ValueError, match="is not a sep3d batch manifest"):
+        batch.run(["a"], smooth_case, tmp_path)
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    final = tmp_path / "result.txt"
+    final.write_text("old")
+    with pytest.raises(KeyError):
+        with batch.atomic_path(final) as tmp:
+            tmp.write_text("new but broken")
+            raise KeyError("boom")
+    assert final.read_text() == "old" and os.listdir(tmp_path) == ["result.txt"]
+    with batch.atomic_path(final) as tmp:
+        tmp.write_text("new")
+    assert final.read_text() == "new" and os.listdir(tmp_path) == ["result.txt"]
+    store = tmp_path / "store.zarr"
+    with batch.atomic_path(store) as tmp:
+        tmp.mkdir()
+        (tmp / "chunk").write_text("1")
+    assert (store / "chunk").read_text() == "1"
