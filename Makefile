@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, pip, no GPU):
-#   make demo   -- create/refresh .venv, install sep3d, run the demo pipeline on sample data
+#   make demo   -- create/refresh .venv, install sep3d, run the demo and the CT filter-bank
+#                  pipeline (pipelines/ct-filter-bank.yaml) on the sample data
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
 
@@ -23,6 +24,7 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base pyproject.toml
 
 demo: $(VENV)/.stamp-base
 	$(VENV)/bin/sep3d demo --out demo-output
+	$(VENV)/bin/sep3d run pipelines/ct-filter-bank.yaml --out demo-output/ct-filter-bank
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 -q

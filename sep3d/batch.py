@@ -201,6 +201,7 @@ class _Progress:
         self.total, self.enabled = total, enabled
         self.stream = stream or sys.stderr
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last = None
 
     def show(self, done, failed, final=False):
         if not self.enabled:
@@ -209,8 +210,9 @@ class _Progress:
         line = f"sep3d batch: {done} done, {failed} failed, {remaining} remaining"
         if self.tty:
             print("\r" + line, end="\n" if final else "", file=self.stream, flush=True)
-        elif final or remaining % max(1, self.total // 10) == 0:
+        elif line != self.last and (final or remaining % max(1, self.total // 10) == 0):
             print(line, file=self.stream, flush=True)
+            self.last = line
 
 
 def _local_client(n_workers, gpu, retries):

@@ -19,12 +19,71 @@ def main(argv=None):
     demo.add_argument("--synthetic", action="store_true", help="use the synthetic CT phantom instead")
     demo.add_argument("--repeats", type=int, default=3, help="timing repeats for sep3d (best of)")
 
+    run = sub.add_parser("run", help="run a pipeline spec (YAML) on sep3d.batch")
+    run.add_argument("spec", help="the pipeline spec, e.g. pipelines/ct-filter-bank.yaml")
+    _cluster_options(run)
+    run.add_argument("--out", help="output folder (default: the spec's `out`)")
+
+    bat = sub.add_parser("batch", help="run a Python step(item, out_dir) over items, one task each")
+    bat.add_argument("--step", required=True, help="the step as module:function (importable on the workers)")
+    bat.add_argument("items", nargs="*", help="the items (paths, ...)")
+    bat.add_argument("--items-file", help="a file with one item per line")
+    bat.add_argument("--out", required=True, help="output folder (results + manifest.json)")
+    _cluster_options(bat)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from . import demo as demo_module
 
         demo_module.run(args.out, case=args.case, synthetic=args.synthetic, repeats=args.repeats)
-    return 0
+        return 0
+    if args.command == "run":
+        from . import pipeline
+
+        try:
+            spec = pipeline.load_spec(args.spec)
+        except (pipeline.SpecError, FileNotFoundError) as exc:
+            parser.exit(2, f"sep3d run: {exc}\n")
+        report = spec.run(scheduler=args.scheduler, retries=args.retries, n_workers=args.workers,
+                          out=args.out)
+        return _finish(report)
+    from . import batch
+
+    step = _import_step(parser, args.step)
+    items = list(args.items)
+    if args.items_file:
+        with open(args.items_file) as fh:
+            items += [line.strip() for line in fh if line.strip()]
+    if not items:
+        parser.exit(2, "sep3d batch: no items (give paths or --items-file)\n")
+    return _finish(batch.run(items, step, args.out, scheduler=args.scheduler, retries=args.retries,
+                             n_workers=args.workers))
+
+
+def _cluster_options(parser):
+    parser.add_argument("--scheduler", help="a dask.distributed scheduler address (default: a LocalCluster "
+                                            "of worker processes on this machine)")
+    parser.add_argument("--workers", type=int, help="workers of the LocalCluster (default: one per core)")
+    parser.add_argument("--retries", type=int, default=1, help="tries again per failing item (default: 1)")
+
+
+def _import_step(parser, spec):
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        parser.exit(2, f"sep3d batch: --step must be module:function; got {spec!r}\n")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        parser.exit(2, f"sep3d batch: cannot import --step {spec!r}: {exc}\n")
+
+
+def _finish(report):
+    print(report)
+    for item, error in report.failed.items():
+        print(f"  failed: {item}: {error}")
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

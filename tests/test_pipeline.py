@@ -1,0 +1,147 @@
+"""Pipelines: specs validated up front, cases through filters and sinks on the batch runner."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import SimpleITK as sitk
+
+from conftest import assert_close
+from sep3d import cli, datasets, pipeline
+from sep3d.io import ct
+
+distributed = pytest.importorskip("distributed")
+zarr = pytest.importorskip("zarr")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    """Three small synthetic CT cases as NRRD (different spacings) and a cohort CSV."""
+    folder = tmp_path_factory.mktemp("cases")
+    rows = []
+    for i, spacing in enumerate([(2.5, 0.8, 0.8), (1.0, 0.7, 0.9), (3.0, 1.0, 1.0)]):
+        image, mask = datasets.synthetic_ct(shape=(12, 32, 28), spacing=spacing, seed=i)
+        image.SetOrigin((10.0 * i, -5.0, 3.0))
+        sitk.WriteImage(image, str(folder / f"case{i}.nrrd"))
+        sitk.WriteImage(mask, str(folder / f"case{i}_label.nrrd"))
+        rows.append({"Image": f"case{i}.nrrd", "Mask": f"case{i}_label.nrrd", "ID": f"patient-{i}"})
+    rows.append({"Image": "missing.nrrd", "Mask": "", "ID": "patient-missing"})
+    with open(folder / "cohort.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["Image", "Mask", "ID"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+SPEC = """
+name: test-bank
+source: {glob: "case?.nrrd"}
+steps:
+  - gaussian: {sigma: 1.5, mode: nearest}
+  - laplacian_of_gaussian: {sigma: 2.0, normalize: true, name: log}
+  - gradient_magnitude: {sigma: 1.0, input: gaussian}
+  - hessian: {sigma: [1, 1, 1], units: voxels}
+sinks:
+  - nrrd: {}
+  - zarr: {chunks: [4, 16, 16]}
+out: OUT
+"""
+
+
+def test_spec_runs_every_case_through_filters_and_sinks(cases, tmp_path, client):
+    spec_path = cases / "bank.yaml"
+    spec_path.write_text(SPEC.replace("OUT", str(tmp_path / "out")))
+    report = pipeline.load_spec(spec_path).run(client=client, progress=False)
+    assert sorted(report.done) == ["case0", "case1", "case2"] and not report.failed
+    for i in range(3):
+        src = sitk.ReadImage(str(cases / f"case{i}.nrrd"))
+        vol, spacing = ct.from_sitk(src)
+        vol = vol.astype(np.float64)
+        px = np.divide(1.5, spacing)
+        smooth = ndi.gaussian_filter(vol, px, mode="nearest")
+        out_dir = tmp_path / "out" / f"case{i}"
+        written = sitk.ReadImage(str(out_dir / "gaussian.nrrd"))
+        assert written.GetSpacing() == src.GetSpacing() and written.GetOrigin() == src.GetOrigin()
+        assert_close(sitk.GetArrayFromImage(written), smooth, np.float32)
+        # chained: the gradient of the smoothed output, from the float32 result like the pipeline
+        g32 = sitk.GetArrayFromImage(written).astype(np.float64)
+        grad = np.sqrt(sum((ndi.gaussian_filter(g32, np.divide(1.0, spacing), order=o) / spacing[a]) ** 2
+                           for a, o in enumerate(np.eye(3, dtype=int))))
+        store = zarr.open_group(str(out_dir / "filters.zarr"), mode="r")
+        assert_close(store["gradient_magnitude"][...], grad, np.float32)
+        assert store["log"].chunks == (4, 16, 16) and store["hessian"].shape == (6, 12, 32, 28)
+        assert store.attrs["spacing_zyx"] == list(spacing)
+        hxy = ndi.gaussian_filter(vol, 1.0, order=(0, 1, 1))
+        assert_close(sitk.GetArrayFromImage(sitk.ReadImage(str(out_dir / "hessian-4.nrrd"))), hxy, np.float32)
+        record = report.done[f"case{i}"]
+        assert record["outputs"]["log"] == [str(out_dir / "log.nrrd"), str(out_dir / "filters.zarr")]
+
+
+def test_cohort_source_records_a_missing_case_and_finishes_the_rest(cases, tmp_path, client):
+    bank = pipeline.Pipeline({"cohort": "cohort.csv"}, [pipeline.Step("gaussian", {"sigma": 1.0})], ["nrrd"],
+                             out=tmp_path / "out", base=cases)
+    report = bank.run(client=client, progress=False)
+    assert sorted(report.done) == ["patient-0", "patient-1", "patient-2"]
+    assert list(report.failed) == ["patient-missing"]
+    assert "FileNotFoundError" in report.failed["patient-missing"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "missing.nrrd" in manifest["failed"]["patient-missing"]["error"]
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"steps": [{"gausian": {"sigma": 1}}]}, r"steps\[0\]: unknown step 'gausian'; steps are \["),
+    ({"steps": [{"gaussian": {"sigma": 1, "sigmas": 2}}]}, r"unknown argument 'sigmas'; allowed: \[.*'sigma'"),
+    ({"steps": [{"gaussian": {"sigma": -1}}]}, r"steps\[0\] \(gaussian\): `sigma` must be"),
+    ({"steps": [{"gaussian": {"sigma": 1, "input": "log"}}]}, r"`input` 'log' is not an earlier output"),
+    ({"steps": [{"gaussian": {"sigma": 1, "units": "mm"}}]}, r"`units` must be 'physical' or 'voxels'"),
+    ({"sinks": [{"zarr": {"chunk": [1, 2, 3]}}]}, r"sinks\[0\] \(zarr\): unknown option 'chunk'; allowed"),
+    ({"sinks": [{"tiff": {}}]}, r"unknown sink 'tiff'"),
+    ({"source": {"glob": "*.nrrd", "files": ["a"]}}, r"`source` must have exactly one of"),
+    ({"outdir": "x"}, r"unknown key 'outdir' in the spec; allowed"),
+    ({"steps": []}, r"`steps` must list at least one step"),
+    ({"steps": [["gaussian"]]}, r"steps\[0\] must be a name or a one-key mapping"),
+])
+def test_specs_are_validated_up_front(spec, match):
+    full = {"source": {"glob": "*.nrrd"}, "steps": [{"gaussian": {"sigma": 1}}], "sinks": ["nrrd"]}
+    full.update(spec)
+    with pytest.raises(pipeline.SpecError, match=match):
+        pipeline.from_dict(full)
+
+
+def test_shipped_specs_validate():
+    bank = pipeline.load_spec(REPO / "pipelines" / "ct-filter-bank.yaml")
+    assert [s.name for s in bank.steps] == ["gaussian", "log-3mm", "gradient_magnitude"]
+    assert [s.kind for s in bank.sinks] == ["nrrd", "zarr"]
+
+
+def test_cli_run_and_batch_on_a_scheduler_address(cases, tmp_path, client, capsys):
+    spec_path = tmp_path / "bank.yaml"
+    spec_path.write_text(SPEC.replace("OUT", "unused").replace('"case?.nrrd"', f'"{cases}/case?.nrrd"'))
+    code = cli.main(["run", str(spec_path), "--scheduler", client.scheduler.address, "--out", str(tmp_path / "o")])
+    assert code == 0 and (tmp_path / "o" / "case2" / "log.nrrd").exists()
+    assert "3 done (0 from earlier runs), 0 failed" in capsys.readouterr().out
+    np.save(tmp_path / "vol.npy", np.ones((6, 6, 6), np.float32))
+    code = cli.main(["batch", "--step", "batch_steps:smooth_case", str(tmp_path / "vol.npy"),
+                     str(tmp_path / "raise-2.npy"), "--out", str(tmp_path / "b"),
+                     "--scheduler", client.scheduler.address, "--retries", "0"])
+    out = capsys.readouterr().out
+    assert code == 1 and "1 done" in out and "failed: " in out and "raise-2.npy" in out
+    assert np.allclose(np.load(tmp_path / "b" / "vol-smooth.npy"), 1.0)
+    with pytest.raises(SystemExit):
+        cli.main(["batch", "--step", "no_such_module:f", "x", "--out", str(tmp_path / "c")])
+    assert "cannot import --step" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", str(tmp_path / "nope.yaml")])
+    assert "pipeline spec not found" in capsys.readouterr().err
