@@ -11,7 +11,9 @@ the ``.sep3d`` accessor on xarray objects (:mod:`sep3d.xr`).
 
 Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints it.
 """
-from . import chunked, kernels, ndimage, plan, xr
+import importlib.util
+
+from . import chunked, kernels, ndimage, plan
 from .backends.cpu import get_num_threads, set_num_threads
 from .filters import (
     box,
@@ -26,6 +28,9 @@ from .filters import (
     separable,
 )
 from .plan import FilterPlan
+
+if importlib.util.find_spec("xarray") is not None:  # a dependency; absent only on bare GPU images
+    from . import xr  # registers the .sep3d accessor
 
 __version__ = "0.1.0"
 
@@ -47,5 +52,4 @@ __all__ = [
     "plan",
     "separable",
     "set_num_threads",
-    "xr",
 ]

@@ -17,9 +17,11 @@ the array (``boundary="periodic"``).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -161,28 +163,103 @@ def _engine_threads():
     return max(1, int(worker.state.nthreads))
 
 
-def _run_block(block, plan, depths, periodic, stacked, backend, dtypes, block_info=None):
-    """Run `plan` on one overlapped block and return the block's own part of the results."""
+def _task_threads(n_blocks):
+    """CPU-kernel threads for one block task (None: the process default).
+
+    In a distributed worker: the worker's threads (see :func:`_engine_threads`). In a
+    threaded scheduler's pool thread, with at least one block per core: 1, the kernels
+    running inline (dask already keeps every core busy, and a small block filtered by
+    one thread avoids the hand-offs to the kernel pool). In the main thread (the
+    synchronous scheduler) or with fewer blocks than cores: every core.
+    """
     from .backends import cpu
 
     threads = _engine_threads()
-    if threads is not None and cpu.get_num_threads() != threads:
-        cpu.set_num_threads(threads)
+    if threads is not None:
+        if cpu._threads["n"] != threads:
+            cpu.set_num_threads(threads)
+        return None
+    if threading.current_thread() is not threading.main_thread() and n_blocks >= cpu._threads["n"]:
+        return 1
+    return None
+
+
+def _halo_pieces(chunks, index, depths, periodic):
+    """Per axis, the (neighbour block, slice of it) pieces that make block `index` + halo.
+
+    The left neighbour's last `depth` elements, the block, the right neighbour's first
+    `depth`; at the array's ends nothing (mode applied inside) or, for wrap, the other
+    end's block. Also returns the left pad per axis.
+    """
+    per_axis, lefts = [], []
+    for ax, (i, d) in enumerate(zip(index, depths)):
+        sizes, nb = chunks[ax], len(chunks[ax])
+        pieces, left = [], 0
+        if d and (i > 0 or ax in periodic):
+            j = (i - 1) % nb
+            pieces.append((j, slice(sizes[j] - d, sizes[j])))
+            left = d
+        pieces.append((i, slice(0, sizes[i])))
+        if d and (i < nb - 1 or ax in periodic):
+            pieces.append(((i + 1) % nb, slice(0, d)))
+        per_axis.append(pieces)
+        lefts.append(left)
+    return per_axis, tuple(lefts)
+
+
+def _run_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes, n_blocks):
+    """The task of one block: assemble it with its halo, run the whole plan, keep the core.
+
+    `blocks` are the neighbour blocks named in `layout` (one (slices, position) per
+    block); the assembled block is one allocation and one copy of each piece.
+    """
+    from .backends import cpu
+
+    threads = _task_threads(n_blocks)
+    if threads is None:
+        return _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes)
+    with cpu.thread_limit(threads):
+        return _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes)
+
+
+_scratch = threading.local()
+
+
+def _scratch_array(slot, shape, dtype, xp):
+    """A per-thread reusable NumPy buffer (fresh pages cost more than the copy they save)."""
+    if xp is not np:
+        return xp.empty(shape, dtype)
+    cache = _scratch.__dict__.setdefault("buffers", {})
+    buf = cache.get(slot)
+    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+        buf = cache[slot] = np.empty(shape, dtype)
+    return buf
+
+
+def _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes):
     result_dtype, temp_dtype, compute_dtype = dtypes
-    location = block_info[None]["array-location"][1 if stacked else 0:]
-    xp = backends.array_module(block)
+    xp = backends.array_module(blocks[0])
+    if len(blocks) == 1:
+        block = blocks[0]
+    else:
+        shape = tuple(max(dst[ax].stop for _, dst in layout) for ax in range(len(lefts)))
+        block = _scratch_array("input", shape, blocks[0].dtype, xp)
+        for piece, (src, dst) in zip(blocks, layout):
+            block[dst] = piece[src]
     n = plan.n_results
-    results = xp.empty(((n,) if stacked else ()) + block.shape, result_dtype)
+    index = (slice(None),) * stacked + tuple(slice(left, left + c) for left, c in zip(lefts, core))
+    if block.shape == core:
+        results = xp.empty(((n,) if stacked else ()) + block.shape, result_dtype)
+    elif (not stacked and len(plan.terms()) == 1 and block.dtype == result_dtype and len(blocks) > 1
+            and backends.engine_name(backend, block) == "cpu"):
+        results = block  # a one-term plan runs in place in the assembled block
+    else:
+        results = _scratch_array("results", ((n,) if stacked else ()) + block.shape, result_dtype, xp)
     outs = list(results) if stacked else [results]
     backends.execute(plan, block, outs, backend=backend, temp_dtype=temp_dtype, compute_dtype=compute_dtype)
-    index = []
-    for ax, (start, stop) in enumerate(location):
-        left = depths[ax] if depths[ax] and (start > 0 or ax in periodic) else 0
-        index.append(slice(left, left + stop - start))
-    if not any(s.start or s.stop != dim for s, dim in zip(index, block.shape)):
+    if block.shape == core:
         return results
-    core = results[(slice(None),) * stacked + tuple(index)]
-    return core.copy()  # drop the halo's memory with the overlapped result
+    return results[index].copy()  # the core leaves the scratch buffers
 
 
 def run_plan(plan, image, *, backend="auto", result_dtype, temp_dtype, compute_dtype, stacked=False):
@@ -194,8 +271,9 @@ def run_plan(plan, image, *, backend="auto", result_dtype, temp_dtype, compute_d
     chunks moves each chunk to the GPU and back.
     """
     import dask.array as da
-    from dask.array.overlap import ensure_minimum_chunksize, overlap
+    from dask.array.overlap import ensure_minimum_chunksize
     from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
     meta = image._meta
     backends.engine_name(backend, meta)  # a clear error before any graph is built
@@ -224,22 +302,32 @@ def run_plan(plan, image, *, backend="auto", result_dtype, temp_dtype, compute_d
             f"{better} (sep3d.chunked.suggest_chunks) would keep it near 1", ChunkSizeWarning,
             stacklevel=_caller_stacklevel())
 
-    if any(depths):
-        boundary = {ax: ("periodic" if ax in periodic else "none") for ax in range(image.ndim)}
-        padded = overlap(work, depth=dict(enumerate(depths)), boundary=boundary, allow_rechunk=False)
-    else:
-        padded = work
     n = plan.n_results
-    out_chunks = (((n,),) if stacked else ()) + work.chunks
     token = tokenize(plan, depths, sorted(periodic), stacked, backend, result_dtype.str,
-                     np.dtype(temp_dtype).str, np.dtype(compute_dtype).str, image.name)
-    result = da.map_blocks(
-        _run_block, padded, plan, depths, periodic, stacked, backend,
-        (result_dtype, np.dtype(temp_dtype), np.dtype(compute_dtype)),
-        chunks=out_chunks, new_axis=[0] if stacked else None, dtype=result_dtype,
-        meta=xp.empty((0,) * (image.ndim + stacked), result_dtype),
-        name=f"sep3d-{plan.name}-{token}",
-    )
+                     np.dtype(temp_dtype).str, np.dtype(compute_dtype).str, work.name)
+    name = f"sep3d-{plan.name}-{token}"
+    dtypes = (result_dtype, np.dtype(temp_dtype), np.dtype(compute_dtype))
+    n_blocks = math.prod(work.numblocks)
+    graph = {}
+    for index in itertools.product(*(range(nb) for nb in work.numblocks)):
+        per_axis, lefts = _halo_pieces(work.chunks, index, depths, periodic)
+        keys, layout = [], []
+        for combo in itertools.product(*per_axis):
+            keys.append((work.name,) + tuple(j for j, _ in combo))
+            src = tuple(sl for _, sl in combo)
+            dst, offsets = [], [0] * image.ndim
+            for ax, (_, sl) in enumerate(combo):
+                # position along ax: sum of the pieces before this one on that axis
+                before = per_axis[ax][: per_axis[ax].index(combo[ax])]
+                offsets[ax] = sum(b.stop - b.start for _, b in before)
+                dst.append(slice(offsets[ax], offsets[ax] + sl.stop - sl.start))
+            layout.append((src, tuple(dst)))
+        core = tuple(work.chunks[ax][i] for ax, i in enumerate(index))
+        out_key = (name,) + ((0,) if stacked else ()) + index
+        graph[out_key] = (_run_block, keys, layout, lefts, core, plan, stacked, backend, dtypes, n_blocks)
+    out_chunks = (((n,),) if stacked else ()) + work.chunks
+    hlg = HighLevelGraph.from_collections(name, graph, dependencies=[work])
+    result = da.Array(hlg, name, out_chunks, meta=xp.empty((0,) * (image.ndim + stacked), result_dtype))
     if tuple(work_chunks) != image.chunks:
         result = result.rechunk((((n,),) if stacked else ()) + image.chunks)
     return result

@@ -121,3 +121,26 @@ def test_a_new_sigma_in_the_same_bucket_compiles_nothing():
     before = set(cuda.compile_seconds())
     sep3d.gaussian(x, 1.1)  # same 9-tap bucket
     assert set(cuda.compile_seconds()) == before
+
+
+@pytest.mark.filterwarnings("ignore::sep3d.chunked.ChunkSizeWarning")
+@pytest.mark.parametrize("mode", MODES)
+def test_dask_with_cupy_chunks_stays_on_the_device_and_matches_scipy(mode):
+    da = pytest.importorskip("dask.array")
+    host = volume((33, 40, 29), np.float32)
+    lazy = da.from_array(cupy.asarray(host), chunks=(11, 16, 29), asarray=False)
+    out = sep3d.laplacian_of_gaussian(lazy, 1.5, mode=mode)
+    assert isinstance(out._meta, cupy.ndarray) and out.chunks == lazy.chunks
+    result = out.compute()
+    assert isinstance(result, cupy.ndarray)
+    assert_close(result.get(), ndi.gaussian_laplace(host.astype(np.float64), 1.5, mode=mode), np.float32)
+
+
+def test_xarray_backed_by_cupy_stays_on_the_device():
+    xr = pytest.importorskip("xarray")
+    host = volume((20, 24, 16), np.float32)
+    arr = xr.DataArray(cupy.asarray(host), dims=("z", "y", "x"), coords={"x": np.arange(16) * 0.5})
+    out = arr.sep3d.gaussian({"y": 1.0, "x": 1.0})
+    assert isinstance(out.data, cupy.ndarray)
+    ref = ndi.gaussian_filter(host.astype(np.float64), (0, 1.0, 2.0))
+    assert_close(out.data.get(), ref, np.float32)

@@ -18,7 +18,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: sep3d.gaussian(np.array(["a", "b"]), 1.0), TypeError, "`image` must have a bool, integer or float"),
     (lambda: sep3d.gaussian(np.zeros((0, 4)), 1.0), ValueError, "`image` must not be empty"),
     (lambda: sep3d.gaussian(np.float32(3.0), 1.0), ValueError, "`image` must have at least one dimension"),
-    (lambda: sep3d.gaussian(da.zeros((4, 4)), 1.0), NotImplementedError, "dask arrays are not supported"),
+    (lambda: sep3d.gaussian(da.zeros((4, 4)), 1.0, output=np.zeros((4, 4), np.float32)), TypeError, "`output` must be None for a dask array"),
     (lambda: s3.gaussian_filter(VOL.astype(np.complex128), 1.0), TypeError, "`input` must be real"),
     (lambda: s3.uniform_filter(np.zeros((3, 0)), 3), ValueError, "`input` must not be empty"),
     # sigma, truncate, radius, order

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -56,8 +57,26 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """How many threads the CPU kernels use."""
-    return _threads["n"]
+    """How many threads the CPU kernels use (in this thread: see :func:`thread_limit`)."""
+    return getattr(_local, "n", None) or _threads["n"]
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def thread_limit(n):
+    """Run the CPU kernels called from this thread on at most `n` threads (1: inline).
+
+    Chunked runs use it: when a dask scheduler already runs one task per core, each
+    task's kernels run inline in its own thread instead of handing work to the pool.
+    """
+    previous = getattr(_local, "n", None)
+    _local.n = max(1, min(int(n), _threads["n"]))
+    try:
+        yield
+    finally:
+        _local.n = previous
 
 
 _pool_lock = threading.Lock()
