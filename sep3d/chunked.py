@@ -148,9 +148,8 @@ def _engine_threads():
     Every task of a process shares one pool of CPU-kernel threads, so tasks running
     side by side in one worker never use more threads than the pool has; sizing the pool
     to the worker's threads keeps a cluster of worker processes from oversubscribing
-    the cores (LocalCluster gives each process its share). Outside distributed (the
-    threaded scheduler) the process already shares one pool of ``cpu_count`` threads.
-    ``SEP3D_NUM_THREADS`` overrides both.
+    the cores (LocalCluster gives each process its share). Outside distributed: None
+    (see :func:`_task_threads`). ``SEP3D_NUM_THREADS`` overrides this.
     """
     if os.environ.get("SEP3D_NUM_THREADS"):
         return None
@@ -210,8 +209,8 @@ def _halo_pieces(chunks, index, depths, periodic):
 def _run_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes, n_blocks):
     """The task of one block: assemble it with its halo, run the whole plan, keep the core.
 
-    `blocks` are the neighbour blocks named in `layout` (one (slices, position) per
-    block); the assembled block is one allocation and one copy of each piece.
+    `blocks` are the neighbour blocks named in `layout` (one (source slices, position)
+    per block); the assembled block is one allocation and one copy of each piece.
     """
     from .backends import cpu
 
@@ -222,20 +221,6 @@ def _run_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes, n_bl
         return _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes)
 
 
-_scratch = threading.local()
-
-
-def _scratch_array(slot, shape, dtype, xp):
-    """A per-thread reusable NumPy buffer (fresh pages cost more than the copy they save)."""
-    if xp is not np:
-        return xp.empty(shape, dtype)
-    cache = _scratch.__dict__.setdefault("buffers", {})
-    buf = cache.get(slot)
-    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-        buf = cache[slot] = np.empty(shape, dtype)
-    return buf
-
-
 def _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes):
     result_dtype, temp_dtype, compute_dtype = dtypes
     xp = backends.array_module(blocks[0])
@@ -243,23 +228,21 @@ def _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes):
         block = blocks[0]
     else:
         shape = tuple(max(dst[ax].stop for _, dst in layout) for ax in range(len(lefts)))
-        block = _scratch_array("input", shape, blocks[0].dtype, xp)
+        block = xp.empty(shape, blocks[0].dtype)
         for piece, (src, dst) in zip(blocks, layout):
             block[dst] = piece[src]
     n = plan.n_results
-    index = (slice(None),) * stacked + tuple(slice(left, left + c) for left, c in zip(lefts, core))
-    if block.shape == core:
-        results = xp.empty(((n,) if stacked else ()) + block.shape, result_dtype)
-    elif (not stacked and len(plan.terms()) == 1 and block.dtype == result_dtype and len(blocks) > 1
+    if (len(blocks) > 1 and not stacked and len(plan.terms()) == 1 and block.dtype == result_dtype
             and backends.engine_name(backend, block) == "cpu"):
-        results = block  # a one-term plan runs in place in the assembled block
+        results = block  # a one-term plan runs in place in the block just assembled
     else:
-        results = _scratch_array("results", ((n,) if stacked else ()) + block.shape, result_dtype, xp)
+        results = xp.empty(((n,) if stacked else ()) + block.shape, result_dtype)
     outs = list(results) if stacked else [results]
     backends.execute(plan, block, outs, backend=backend, temp_dtype=temp_dtype, compute_dtype=compute_dtype)
     if block.shape == core:
         return results
-    return results[index].copy()  # the core leaves the scratch buffers
+    index = (slice(None),) * stacked + tuple(slice(left, left + c) for left, c in zip(lefts, core))
+    return results[index]  # a view: the core is not copied
 
 
 def run_plan(plan, image, *, backend="auto", result_dtype, temp_dtype, compute_dtype, stacked=False):
