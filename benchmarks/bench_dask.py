@@ -17,8 +17,6 @@ import argparse
 import os
 import platform
 import shutil
-import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -33,15 +31,7 @@ import sep3d
 from sep3d import chunked
 from sep3d.filters import plan_laplacian_of_gaussian
 
-
-def median_time(func, repeats):
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_cpu import median_time  # benchmarks/ is on sys.path when a script in it runs
 
 
 def chunked_overhead(repeats, n=256, chunk=128):
@@ -203,7 +193,6 @@ def main():
     parser.add_argument("--skip-big", action="store_true", help="skip the 2 GiB out-of-core run")
     parser.add_argument("--out", help="also write the tables to this file")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))  # worker processes import bank_step from here
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, numpy {np.__version__}, dask {dask.__version__}, "
              f"sep3d {sep3d.__version__}", ""]

@@ -3,6 +3,7 @@ import json
 import os
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -11,7 +12,6 @@ from batch_steps import engine_threads, half_written, record_step, smooth_case
 from conftest import assert_close, make_volume
 from sep3d import batch
 
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,17 @@
 """Dask arrays: one overlap graph per plan, equal to scipy.ndimage and to the in-memory run."""
 import warnings
 
+import dask.array as da
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+import zarr
 
 import sep3d
 from conftest import MODES, assert_close, make_volume
 from sep3d import chunked
 from sep3d import ndimage as sndi
 from sep3d.filters import plan_gaussian, plan_laplacian_of_gaussian
-
-da = pytest.importorskip("dask.array")
 
 SHAPE = (17, 23, 9)
 # odd chunks, some smaller than the halo, one axis a single chunk
@@ -175,7 +175,6 @@ def test_dask_errors_name_the_argument():
 
 @small_chunks
 def test_zarr_to_zarr_out_of_core(tmp_path):
-    zarr = pytest.importorskip("zarr")
     vol = make_volume((40, 36, 30), np.float32)
     da.from_array(vol, chunks=(20, 18, 15)).to_zarr(str(tmp_path / "in.zarr"))
     source = da.from_zarr(str(tmp_path / "in.zarr"))

@@ -3,17 +3,17 @@ import csv
 import json
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import SimpleITK as sitk
+import zarr
 
 from conftest import assert_close
 from sep3d import cli, datasets, pipeline
 from sep3d.io import ct
 
-distributed = pytest.importorskip("distributed")
-zarr = pytest.importorskip("zarr")
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,4 +1,5 @@
 """The xarray accessor: dims by name, sigma in coordinate units, everything kept."""
+import dask.array as da
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -7,7 +8,6 @@ import xarray as xr
 import sep3d  # noqa: F401  (registers the accessor)
 from conftest import assert_close, make_volume
 
-da = pytest.importorskip("dask.array")
 small_chunks = pytest.mark.filterwarnings("ignore::sep3d.chunked.ChunkSizeWarning")
 
 
@@ -141,7 +141,6 @@ def test_dataset_filters_chosen_variables_and_keeps_the_rest():
 
 @small_chunks
 def test_netcdf_in_netcdf_out_lazy(tmp_path):
-    pytest.importorskip("scipy.io")
     img = cube(np.float64)
     img.to_dataset().to_netcdf(tmp_path / "in.nc", engine="scipy")
     with xr.open_dataset(tmp_path / "in.nc", engine="scipy", chunks={"band": 4}) as ds:
