@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, pip, no GPU):
-#   make demo   -- create/refresh .venv, install sep3d, run the demo and the CT filter-bank
-#                  pipeline (pipelines/ct-filter-bank.yaml) on the sample data
+#   make demo   -- create/refresh .venv, install sep3d (with PyRadiomics), run the demo, the CT
+#                  filter-bank pipeline (pipelines/ct-filter-bank.yaml) and the CT radiomics
+#                  pipeline (pipelines/ct-radiomics.yaml) on the sample data
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
 
@@ -18,19 +19,30 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-test: $(VENV)/.stamp-base pyproject.toml
+# PyRadiomics 3.0.1 must be built without build isolation on Python 3.11 (its sdist needs
+# numpy at build time and 3.1.0's sdist is broken), so the `radiomics` extra is installed
+# after numpy, setuptools, wheel and versioneer are in place.
+$(VENV)/.stamp-radiomics: $(VENV)/.stamp-base pyproject.toml
+	$(PY) -m pip install --quiet numpy setuptools wheel versioneer
+	$(PY) -m pip install --quiet --no-build-isolation "pyradiomics==3.0.1"
+	$(PY) -m pip install --quiet -e ".[radiomics]"
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-radiomics pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(VENV)/.stamp-base
+demo: $(VENV)/.stamp-radiomics
 	$(VENV)/bin/sep3d demo --out demo-output
 	$(VENV)/bin/sep3d run pipelines/ct-filter-bank.yaml --out demo-output/ct-filter-bank
+	$(VENV)/bin/sep3d run pipelines/ct-radiomics.yaml --out demo-output/ct-radiomics/features.csv
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_cpu.py
+	$(PY) benchmarks/bench_radiomics.py
 
 clean:
 	rm -rf $(VENV) demo-output

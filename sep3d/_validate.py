@@ -237,3 +237,13 @@ def check_backend(backend, name="backend"):
     if backend not in allowed:
         raise ValueError(f"`{name}` must be one of {list(allowed)}; got {backend!r}")
     return backend
+
+
+#: Ways to apply a Gaussian (and its derivatives): sampled taps, or ITK's recursive filter.
+GAUSSIAN_METHODS = ("fir", "recursive")
+
+
+def check_method(method, name="method"):
+    if method not in GAUSSIAN_METHODS:
+        raise ValueError(f"`{name}` must be one of {list(GAUSSIAN_METHODS)}; got {method!r}")
+    return method

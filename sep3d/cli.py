@@ -31,6 +31,12 @@ def main(argv=None):
     bat.add_argument("--out", required=True, help="output folder (results + manifest.json)")
     _cluster_options(bat)
 
+    rad = sub.add_parser("radiomics", help="PyRadiomics features for a cohort CSV (sep3d's image types allowed)")
+    rad.add_argument("cohort", help="a CSV with PyRadiomics' batch columns: Image, Mask, optional Label, ID")
+    rad.add_argument("--params", required=True, help="a PyRadiomics params file (YAML/JSON)")
+    rad.add_argument("--out", required=True, help="features.csv or features.parquet (one row per case)")
+    _cluster_options(rad, retries=0)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from . import demo as demo_module
@@ -46,7 +52,18 @@ def main(argv=None):
             parser.exit(2, f"sep3d run: {exc}\n")
         report = spec.run(scheduler=args.scheduler, retries=args.retries, n_workers=args.workers,
                           out=args.out)
+        if isinstance(report, tuple):  # a radiomics spec: (rows, report)
+            return _finish_features(*report, spec)
         return _finish(report)
+    if args.command == "radiomics":
+        from .radiomics import cohort
+
+        try:
+            rows, report = cohort.extract_cohort(args.cohort, args.params, args.out, scheduler=args.scheduler,
+                                                 n_workers=args.workers, retries=args.retries)
+        except (FileNotFoundError, ValueError, ImportError) as exc:
+            parser.exit(2, f"sep3d radiomics: {exc}\n")
+        return _finish_features(rows, report)
     from . import batch
 
     step = _import_step(parser, args.step)
@@ -60,11 +77,12 @@ def main(argv=None):
                              n_workers=args.workers))
 
 
-def _cluster_options(parser):
+def _cluster_options(parser, retries=1):
     parser.add_argument("--scheduler", help="a dask.distributed scheduler address (default: a LocalCluster "
                                             "of worker processes on this machine)")
     parser.add_argument("--workers", type=int, help="workers of the LocalCluster (default: one per core)")
-    parser.add_argument("--retries", type=int, default=1, help="tries again per failing item (default: 1)")
+    parser.add_argument("--retries", type=int, default=retries,
+                        help=f"tries again per failing item (default: {retries})")
 
 
 def _import_step(parser, spec):
@@ -77,6 +95,18 @@ def _import_step(parser, spec):
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         parser.exit(2, f"sep3d batch: cannot import --step {spec!r}: {exc}\n")
+
+
+def _finish_features(rows, report, spec=None):
+    from .radiomics import cohort
+
+    print(cohort.table_head(rows))
+    print(report)
+    for item, error in report.failed.items():
+        print(f"  failed: {item}: {error}")
+    if spec is not None and getattr(spec, "compare", None):
+        print(cohort.compare_builtin(spec.items(), spec.params, spec.compare))
+    return 1 if report.failed else 0
 
 
 def _finish(report):

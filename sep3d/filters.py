@@ -19,6 +19,7 @@ from ._docs import docfiller
 from ._validate import (
     check_axes,
     check_cval,
+    check_method,
     check_modes_on_axes,
     check_origin,
     check_positive,
@@ -30,7 +31,7 @@ from ._validate import (
     check_weights,
     per_axis,
 )
-from .kernels import FIR, gaussian_radius, gaussian_taps, moving_average
+from .kernels import FIR, gaussian_radius, gaussian_taps, moving_average, recursive_gaussian
 from .plan import FilterPlan, Output, Term, cost
 
 __all__ = [
@@ -66,29 +67,33 @@ class _Geometry:
         return [v / self.spacing[ax] for v, ax in zip(values, self.axes)]
 
 
-def _gaussian_op(sigma_px, order, truncate, radius):
+def _gaussian_op(sigma_px, order, truncate, radius, method="fir"):
+    if method == "recursive":
+        if order > 2:
+            raise ValueError(f"`order` must be <= 2 with method='recursive'; got {order}")
+        return recursive_gaussian(sigma_px, order)
     r = gaussian_radius(sigma_px, truncate, radius)
     return FIR(gaussian_taps(sigma_px, order, r))
 
 
-def _smoothing_ops(geo, sigma_px, truncate, radii):
+def _smoothing_ops(geo, sigma_px, truncate, radii, method="fir"):
     """One Gaussian per filtered axis (identity where sigma is 0)."""
     ops = [None] * geo.ndim
     for ax, s, r in zip(geo.axes, sigma_px, radii):
         if s > 0:
-            ops[ax] = _gaussian_op(s, 0, truncate, r)
+            ops[ax] = _gaussian_op(s, 0, truncate, r, method)
     return ops
 
 
-def _derivative_ops(geo, sigma_px, truncate, radii, orders):
+def _derivative_ops(geo, sigma_px, truncate, radii, orders, method="fir"):
     """Gaussian derivative ops; `orders` maps axis -> derivative order."""
-    ops = _smoothing_ops(geo, sigma_px, truncate, radii)
+    ops = _smoothing_ops(geo, sigma_px, truncate, radii, method)
     for ax, s, r in zip(geo.axes, sigma_px, radii):
         order = orders.get(ax, 0)
         if order:
             if s <= 0:
                 raise ValueError(f"`sigma` must be > 0 on axis {ax}, which takes a derivative; got 0")
-            ops[ax] = _gaussian_op(s, order, truncate, r)
+            ops[ax] = _gaussian_op(s, order, truncate, r, method)
     return ops
 
 
@@ -142,14 +147,14 @@ def _run(plan, image, backend, output, stacked=False):
 
 
 def plan_gaussian(ndim, sigma, *, order=0, spacing=None, axes=None, mode="reflect", cval=0.0,
-                  truncate=4.0, radius=None):
+                  truncate=4.0, radius=None, method="fir"):
     geo = _Geometry(ndim, axes, mode, spacing)
     n = len(geo.axes)
     sig = geo.px(check_sigma(sigma, n))
     orders = dict(zip(geo.axes, _orders(order, n)))
     truncate = check_truncate(truncate)
     radii = check_radius(radius, n)
-    ops = _derivative_ops(geo, sig, truncate, radii, orders)
+    ops = _derivative_ops(geo, sig, truncate, radii, orders, check_method(method))
     scale = 1.0
     for ax, o in orders.items():
         scale /= geo.spacing[ax] ** o
@@ -172,16 +177,17 @@ def _orders(order, n):
 
 
 def plan_laplacian_of_gaussian(ndim, sigma, *, normalize=False, spacing=None, axes=None,
-                               mode="reflect", cval=0.0, truncate=4.0, radius=None):
+                               mode="reflect", cval=0.0, truncate=4.0, radius=None, method="fir"):
     geo = _Geometry(ndim, axes, mode, spacing)
     n = len(geo.axes)
     sigma_phys = check_sigma(sigma, n)
     sig = geo.px(sigma_phys)
     truncate = check_truncate(truncate)
     radii = check_radius(radius, n)
+    method = check_method(method)
     terms = []
     for ax, s_phys in zip(geo.axes, sigma_phys):
-        ops = _derivative_ops(geo, sig, truncate, radii, {ax: 2})
+        ops = _derivative_ops(geo, sig, truncate, radii, {ax: 2}, method)
         scale = s_phys ** 2 / geo.spacing[ax] ** 2 if normalize else 1.0 / geo.spacing[ax] ** 2
         terms.append(Term(scale, tuple(ops)))
     return FilterPlan((Output(tuple(terms)),), geo.modes, check_cval(cval), None, "laplacian_of_gaussian")
@@ -223,7 +229,7 @@ def plan_hessian(ndim, sigma, *, spacing=None, axes=None, mode="reflect", cval=0
 
 
 def plan_difference_of_gaussians(ndim, low_sigma, high_sigma=None, *, spacing=None, axes=None,
-                                 mode="reflect", cval=0.0, truncate=4.0):
+                                 mode="reflect", cval=0.0, truncate=4.0, method="fir"):
     geo = _Geometry(ndim, axes, mode, spacing)
     n = len(geo.axes)
     low = check_sigma(low_sigma, n, "low_sigma")
@@ -231,10 +237,11 @@ def plan_difference_of_gaussians(ndim, low_sigma, high_sigma=None, *, spacing=No
     if any(h < l for h, l in zip(high, low)):
         raise ValueError(f"`high_sigma` must be >= `low_sigma` on every axis; got {high} and {low}")
     truncate = check_truncate(truncate)
+    method = check_method(method)
     none = (None,) * n
     terms = (
-        Term(1.0, tuple(_smoothing_ops(geo, geo.px(low), truncate, none))),
-        Term(-1.0, tuple(_smoothing_ops(geo, geo.px(high), truncate, none))),
+        Term(1.0, tuple(_smoothing_ops(geo, geo.px(low), truncate, none, method))),
+        Term(-1.0, tuple(_smoothing_ops(geo, geo.px(high), truncate, none, method))),
     )
     return FilterPlan((Output(terms),), geo.modes, check_cval(cval), None, "difference_of_gaussians")
 
@@ -295,7 +302,7 @@ def plan_separable(ndim, kernels, *, spacing=None, support=None, axes=None, mode
 
 @docfiller
 def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0, truncate=4.0,
-             radius=None, backend="auto", output=None):
+             radius=None, method="fir", backend="auto", output=None):
     """Gaussian smoothing, one separable pass per axis.
 
     Parameters
@@ -309,6 +316,7 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     %(cval)s
     %(truncate)s
     %(radius)s
+    %(method)s
     %(backend)s
     %(output)s
 
@@ -345,13 +353,13 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     """
     arr = backends.as_input(image, backend)
     plan = plan_gaussian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
-                         truncate=truncate, radius=radius)
+                         truncate=truncate, radius=radius, method=method)
     return _run(plan, arr, backend, output)
 
 
 @docfiller
 def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="reflect", cval=0.0,
-                        truncate=4.0, radius=None, backend="auto", output=None):
+                        truncate=4.0, radius=None, method="fir", backend="auto", output=None):
     """A Gaussian derivative of any order per axis, per physical unit when `spacing` is given.
 
     Parameters
@@ -366,6 +374,7 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     %(cval)s
     %(truncate)s
     %(radius)s
+    %(method)s
     %(backend)s
     %(output)s
 
@@ -390,13 +399,13 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     """
     arr = backends.as_input(image, backend)
     plan = plan_gaussian_derivative(arr.ndim, sigma, order, spacing=spacing, axes=axes, mode=mode,
-                                    cval=cval, truncate=truncate, radius=radius)
+                                    cval=cval, truncate=truncate, radius=radius, method=method)
     return _run(plan, arr, backend, output)
 
 
 @docfiller
 def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=None, mode="reflect",
-                          cval=0.0, truncate=4.0, radius=None, backend="auto", output=None):
+                          cval=0.0, truncate=4.0, radius=None, method="fir", backend="auto", output=None):
     """Laplacian of Gaussian (sum of second derivatives), optionally scale-normalised.
 
     Parameters
@@ -412,6 +421,7 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     %(cval)s
     %(truncate)s
     %(radius)s
+    %(method)s
     %(backend)s
     %(output)s
 
@@ -434,7 +444,7 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     """
     arr = backends.as_input(image, backend)
     plan = plan_laplacian_of_gaussian(arr.ndim, sigma, normalize=normalize, spacing=spacing, axes=axes,
-                                      mode=mode, cval=cval, truncate=truncate, radius=radius)
+                                      mode=mode, cval=cval, truncate=truncate, radius=radius, method=method)
     return _run(plan, arr, backend, output)
 
 
@@ -519,7 +529,7 @@ def hessian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0, 
 
 @docfiller
 def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, axes=None,
-                            mode="reflect", cval=0.0, truncate=4.0, backend="auto", output=None):
+                            mode="reflect", cval=0.0, truncate=4.0, method="fir", backend="auto", output=None):
     """Band-pass: the Gaussian at `low_sigma` minus the Gaussian at `high_sigma`.
 
     Parameters
@@ -533,6 +543,7 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     %(mode)s
     %(cval)s
     %(truncate)s
+    %(method)s
     %(backend)s
     %(output)s
 
@@ -549,7 +560,7 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     """
     arr = backends.as_input(image, backend)
     plan = plan_difference_of_gaussians(arr.ndim, low_sigma, high_sigma, spacing=spacing, axes=axes,
-                                        mode=mode, cval=cval, truncate=truncate)
+                                        mode=mode, cval=cval, truncate=truncate, method=method)
     return _run(plan, arr, backend, output)
 
 
@@ -744,8 +755,9 @@ def _describe(plan, shape=None):
     print(f"  passes: {len(sched.passes)}, temporary volumes{where}: {n_temps}", file=buf)
     for i, step in enumerate(sched.steps):
         if hasattr(step, "axis"):
-            print(f"    {i + 1:2d}. axis {step.axis}: {step.op.size:3d} taps "
-                  f"(symmetry {step.op.symmetry:+d})  {_ref(step.src)} -> {_ref(step.dst)}"
+            what = (f"{step.op.label} (reach {step.op.reach})" if hasattr(step.op, "reach")
+                    else f"{step.op.size:3d} taps (symmetry {step.op.symmetry:+d})")
+            print(f"    {i + 1:2d}. axis {step.axis}: {what}  {_ref(step.src)} -> {_ref(step.dst)}"
                   f"{_store_text(step)}{'  [fused x-y]' if id(step) in fused else ''}", file=buf)
         else:
             print(f"    {i + 1:2d}. scale {_ref(step.src)} -> {_ref(step.dst)}{_store_text(step)}", file=buf)

@@ -387,6 +387,10 @@ def load_spec(path, **overrides):
     if not isinstance(spec, dict):
         raise SpecError(f"{path}: a pipeline spec is a mapping with keys source, steps, sinks, out")
     spec.update({k: v for k, v in overrides.items() if v is not None})
+    if "radiomics" in spec:  # features, not filtered volumes: sep3d.radiomics runs it
+        from .radiomics.cohort import RadiomicsPipeline
+
+        return RadiomicsPipeline.from_spec(spec, base=path.parent)
     return from_dict(spec, base=path.parent)
 
 

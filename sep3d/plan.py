@@ -1,7 +1,7 @@
 """FilterPlan: outputs -> terms -> one 1-D operator per axis, and the pass schedule.
 
 A filter is a list of outputs; each output is a sum of terms; each term is a scale and
-one :class:`~sep3d.kernels.FIR` (or identity) per axis. The plan knows its halo per axis
+one :class:`~sep3d.kernels.FIR` or :class:`~sep3d.kernels.IIR` (or identity) per axis. The plan knows its halo per axis
 and turns itself into a *schedule*: the ordered 1-D passes a backend runs. Terms that
 begin with the same operators share those passes (the three LoG terms share their
 smoothing), and a chain of passes runs in place in the output so that a 3-D Gaussian
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._validate import Mode
-from .kernels import FIR
+from .kernels import FIR, IIR
 
 __all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES"]
 
@@ -31,8 +31,8 @@ class Term:
 
     def __post_init__(self):
         for op in self.ops:
-            if op is not None and not isinstance(op, FIR):
-                raise TypeError(f"`ops` must hold FIR operators or None; got {op!r}")
+            if op is not None and not isinstance(op, (FIR, IIR)):
+                raise TypeError(f"`ops` must hold FIR or IIR operators or None; got {op!r}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Pass:
     """
 
     axis: int
-    op: FIR
+    op: object  # FIR or IIR
     src: tuple
     dst: tuple
     store: int = WRITE

@@ -208,3 +208,17 @@ def test_device_arrays_are_written_in_place_when_the_layout_allows(monkeypatch, 
     same = x.copy(order="K")
     sep3d.gaussian(same, 1.0, output=same, backend="cuda")
     assert_close(same, ndi.gaussian_filter(x.astype(np.float64), 1.0), np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+def test_recursive_log_kernel_matches_the_cpu_engine(mode, dtype):
+    """The IIR kernel (one thread per line) against the CPU engine's recursion, every axis."""
+    x = volume((7, 12, 10), dtype)
+    plan = filters.plan_laplacian_of_gaussian(3, 1.2, normalize=True, spacing=(2.0, 0.8, 0.9), mode=mode,
+                                              method="recursive")
+    ref = sep3d.laplacian_of_gaussian(x.astype(np.float64), 1.2, normalize=True, spacing=(2.0, 0.8, 0.9),
+                                      mode=mode, method="recursive")
+    (got,), dev = run(plan, x, dtype)
+    assert kernels_used(dev) == {"axis_recursive"}
+    assert_close(got, ref, dtype)

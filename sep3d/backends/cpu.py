@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from .._validate import Mode
+from ..kernels import IIR
 from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
 
 __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
@@ -323,6 +324,127 @@ def _correlate_rows(acc, panel, i, w, sym, width):
                 acc[b] += wj * row[b]
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _recursive_columns(panel, fwd, back, c, width):
+    """The IIR `c` down the columns ``[:width]`` of `panel` (float64, one extended line per column).
+
+    `fwd` gets the causal and `back` the anticausal part; each recursion starts in the
+    steady state of a constant extension by the edge sample (ITK's boundary coefficients).
+    Two-index loads on a few arrays (not row views) keep the column loops vectorised.
+    """
+    m = panel.shape[0]
+    n0, n1, n2, n3 = c[0], c[1], c[2], c[3]
+    d1, d2, d3, d4 = c[4], c[5], c[6], c[7]
+    m1, m2, m3, m4 = c[8], c[9], c[10], c[11]
+    bn1, bn2, bn3, bn4 = c[12], c[13], c[14], c[15]
+    bm1, bm2, bm3, bm4 = c[16], c[17], c[18], c[19]
+    for b in range(width):  # the first four outputs: the edge value stands in before the line
+        v = panel[0, b]
+        a0 = v * n0 + v * n1 + v * n2 + v * n3 - (v * bn1 + v * bn2 + v * bn3 + v * bn4)
+        a1 = panel[1, b] * n0 + v * n1 + v * n2 + v * n3 - (a0 * d1 + v * bn2 + v * bn3 + v * bn4)
+        a2 = panel[2, b] * n0 + panel[1, b] * n1 + v * n2 + v * n3 - (a1 * d1 + a0 * d2 + v * bn3 + v * bn4)
+        a3 = (panel[3, b] * n0 + panel[2, b] * n1 + panel[1, b] * n2 + v * n3
+              - (a2 * d1 + a1 * d2 + a0 * d3 + v * bn4))
+        fwd[0, b] = a0
+        fwd[1, b] = a1
+        fwd[2, b] = a2
+        fwd[3, b] = a3
+    for t in range(4, m):
+        t1, t2, t3, t4 = t - 1, t - 2, t - 3, t - 4
+        for b in range(width):
+            fwd[t, b] = ((panel[t, b] * n0 + panel[t1, b] * n1 + panel[t2, b] * n2 + panel[t3, b] * n3)
+                         - (fwd[t1, b] * d1 + fwd[t2, b] * d2 + fwd[t3, b] * d3 + fwd[t4, b] * d4))
+    e = m - 1
+    for b in range(width):  # anticausal, from the far end
+        v = panel[e, b]
+        a0 = v * m1 + v * m2 + v * m3 + v * m4 - (v * bm1 + v * bm2 + v * bm3 + v * bm4)
+        a1 = v * m1 + v * m2 + v * m3 + v * m4 - (a0 * d1 + v * bm2 + v * bm3 + v * bm4)
+        a2 = panel[e - 1, b] * m1 + v * m2 + v * m3 + v * m4 - (a1 * d1 + a0 * d2 + v * bm3 + v * bm4)
+        a3 = (panel[e - 2, b] * m1 + panel[e - 1, b] * m2 + v * m3 + v * m4
+              - (a2 * d1 + a1 * d2 + a0 * d3 + v * bm4))
+        back[e, b] = a0
+        back[e - 1, b] = a1
+        back[e - 2, b] = a2
+        back[e - 3, b] = a3
+    for t in range(m - 5, -1, -1):
+        t1, t2, t3, t4 = t + 1, t + 2, t + 3, t + 4
+        for b in range(width):
+            back[t, b] = ((panel[t1, b] * m1 + panel[t2, b] * m2 + panel[t3, b] * m3 + panel[t4, b] * m4)
+                          - (back[t1, b] * d1 + back[t2, b] * d2 + back[t3, b] * d3 + back[t4, b] * d4))
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, stop):
+    """An IIR along the middle axis of (outer, n, inner) views, panels start..stop.
+
+    Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
+    ``task // n_blocks``. The views may be strided (a line axis that is contiguous in
+    memory is seen as (1, n, lines)). In place is allowed (a panel is read whole first).
+    """
+    _, n, inner = src.shape
+    m = idx.shape[0]
+    n_blocks = (inner + block - 1) // block
+    panel = np.empty((m, block), np.float64)
+    fwd = np.empty((m, block), np.float64)
+    back = np.empty((m, block), np.float64)
+    row = np.empty(block, np.float64)
+    for task in range(start, stop):
+        o = task // n_blocks
+        b0 = (task % n_blocks) * block
+        width = min(block, inner - b0)
+        for t in range(m):
+            j = idx[t]
+            prow = panel[t]
+            if j >= 0:
+                srow = src[o, j, b0:b0 + width]
+                for b in range(width):
+                    prow[b] = srow[b]
+            else:
+                for b in range(width):
+                    prow[b] = cval
+        _recursive_columns(panel, fwd, back, c, width)
+        for i in range(n):
+            t = ext + i
+            for b in range(width):
+                row[b] = fwd[t, b] + back[t, b]
+            _store(dst[o, i, b0:b0 + width], row, width, store, scale, 1.0)
+
+
+def recursive_extension(n, op, mode):
+    """Samples added on each side of a line before the recursion, and the source index of each.
+
+    ``nearest`` is the recursion's own boundary (no extension; short lines get 4 edge
+    copies, the same thing); every other mode extends by the operator's reach.
+    """
+    if Mode(mode) == Mode.NEAREST:
+        ext = 0 if n >= 4 else 4
+    else:
+        ext = op.reach
+    return ext, boundary_index(n, ext, 2 * ext + 1, int(mode))
+
+
+def run_recursive_pass(src, dst, axis, op, mode, cval, store, scale):
+    """Apply the IIR `op` along `axis` from `src` to `dst` (C-contiguous, same shape); float64 inside."""
+    shape = src.shape
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    n = shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    ext, idx = recursive_extension(n, op, mode)
+    if inner == 1:  # lines along the contiguous axis: columns of the transposed view
+        s3, d3 = src.reshape(outer, n).T[None], dst.reshape(outer, n).T[None]
+        outer, inner = 1, outer
+    else:
+        s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
+    threads = get_num_threads()
+    block = 64
+    while block > 8 and outer * -(-inner // block) < 4 * threads:
+        block //= 2
+    tasks = outer * -(-inner // block)
+    coef = op.coef
+    _parallel(tasks, threads, lambda a, b: _pass_recursive(
+        s3, d3, coef, idx, ext, float(cval), store, float(scale), block, a, b))
+
+
 # ---------------------------------------------------------------------------------------
 # running a schedule
 
@@ -338,7 +460,9 @@ def _panel_block(outer, n, inner, size, itemsize, threads):
 
 
 def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
-    """Apply one FIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
+    """Apply one FIR or IIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
+    if isinstance(op, IIR):
+        return run_recursive_pass(src, dst, axis, op, mode, cval, store, scale)
     shape = src.shape
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     n = shape[axis]
@@ -374,6 +498,7 @@ def fusable(steps, i, shape, itemsize, threads):
     first, second = steps[i], steps[i + 1]
     ndim = len(shape)
     if not (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
+            and not isinstance(first.op, IIR) and not isinstance(second.op, IIR)
             and first.axis == ndim - 1 and second.axis == ndim - 2 and first.dst == second.src
             and first.store == WRITE and first.scale == 1.0
             and (shape[-2] + second.op.size - 1) * shape[-1] * itemsize <= FUSED_PANEL_BYTES

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import Mode
+from ..kernels import IIR
 from ..plan import ADD, ADD_SQUARE, Pass
-from .cpu import boundary_index, c_order_perm, cast_into, scale_step
+from .cpu import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
            "kernel_source", "fused_spec", "pass_launch", "slab_plan", "run_plan", "compile_seconds"]
@@ -81,6 +82,9 @@ KERNELS = {
     "axis_contiguous_any": KernelSignature(
         "axis_contiguous.cu", ("T", "MODE"),
         ("const T*", "T*", "const T*", "int", "int", "int", "long long", "T", "int", "T", "T")),
+    "axis_recursive": KernelSignature(
+        "axis_recursive.cu", ("T", "MODE"),
+        ("const T*", "T*", "double*", "const double*", "int", "int", "long long", "long long", "T", "int", "T")),
     "fused3d": KernelSignature(
         "fused3d.cu", ("T", "MODE", "KZ", "NP"),
         ("const T*", "T* const*", "const int*", "const T*", "long long")),
@@ -126,6 +130,7 @@ def instantiations():
                 out.setdefault("axis_contiguous.cu", []).append(name_expression("axis_contiguous", dtype, k, m))
             out["axis_strided.cu"].append(name_expression("axis_strided_any", dtype, m))
             out["axis_contiguous.cu"].append(name_expression("axis_contiguous_any", dtype, m))
+            out.setdefault("axis_recursive.cu", []).append(name_expression("axis_recursive", dtype, m))
             for kz in Z_BUCKETS:
                 for n_pairs in range(1, max_pairs + 1):
                     out.setdefault("fused3d.cu", []).append(name_expression("fused3d", dtype, m, kz, n_pairs))
@@ -226,6 +231,31 @@ def pass_launch(shape, axis, op, mode, cval, store, scale, dtype, src, dst, taps
                    np.int64(outer), np.int32(seg)) + tail)
 
 
+def recursive_launch(shape, axis, op, mode, cval, store, scale, dtype, src, dst, coef, work):
+    """The launch of one IIR pass along `axis`: one thread per line.
+
+    `coef` is the device copy of ``op.coef`` (float64) and `work` a float64 device array of
+    at least :func:`recursive_work_size` elements.
+    """
+    dtype = np.dtype(dtype)
+    t = dtype.type
+    outer, n, inner = _shape3(shape, axis)
+    ext, _ = recursive_extension(n, op, mode)
+    lines = outer * inner
+    block = 128
+    grid = (-(-lines // block), 1, 1)
+    return Launch("axis_recursive", (int(mode),), dtype, grid, (block, 1, 1), 0,
+                  (src, dst, work, coef, np.int32(n), np.int32(ext), np.int64(inner), np.int64(outer),
+                   t(cval), np.int32(store), t(scale)))
+
+
+def recursive_work_size(shape, axis, op, mode):
+    """float64 elements of scratch an IIR pass needs (the causal part of every extended line)."""
+    outer, n, inner = _shape3(shape, axis)
+    ext, _ = recursive_extension(n, op, mode)
+    return outer * inner * (n + 2 * ext)
+
+
 def padded_taps(op, dtype):
     """The operator's taps zero-padded on the right to its bucket (or as they are)."""
     k = _bucket(op.size, TAP_BUCKETS) or op.size
@@ -273,6 +303,8 @@ def fused_spec(plan, shape, dtype, max_shared=DEFAULT_SHARED_BYTES):
         for ax, op in enumerate(term.ops):
             if op is None:
                 continue
+            if isinstance(op, IIR):
+                return "a recursive (IIR) operator"
             if ax not in axes:
                 return "an operator on an axis before the last three"
             if op.divisor != 1:
@@ -455,6 +487,12 @@ def run_schedule(plan, image, results, temp_dtype, dtype, device):
 
 
 def _pass(plan, step, src, dst, dtype, device):
+    mode = plan.modes[step.axis]
+    if isinstance(step.op, IIR):
+        work = device.empty((recursive_work_size(src.shape, step.axis, step.op, mode),), np.dtype(np.float64))
+        coef = device.to_device(np.array(step.op.coef))
+        return recursive_launch(src.shape, step.axis, step.op, mode, plan.cval, step.store, step.scale, dtype,
+                                src, dst, coef, work)
     taps = device.to_device(padded_taps(step.op, dtype))
     return pass_launch(src.shape, step.axis, step.op, plan.modes[step.axis], plan.cval, step.store, step.scale,
                        dtype, src, dst, taps, device.max_shared)

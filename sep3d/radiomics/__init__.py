@@ -1,0 +1,123 @@
+"""sep3d's filters as PyRadiomics image types, its command line, and cohort extraction.
+
+:func:`register` adds the image types of :data:`IMAGE_TYPES` (``Sep3dLoG``,
+``Sep3dWavelet``, ``Sep3dGaussian``, ``Sep3dGradient``, ``Sep3dDoG``) to PyRadiomics, so
+that a params file like ``imageType: {Sep3dLoG: {sigma: [1.0, 3.0]}, Sep3dWavelet: {}}``
+runs through the ordinary ``RadiomicsFeatureExtractor(params).execute(image, mask)``.
+:func:`extract_cohort` runs a PyRadiomics batch CSV on :mod:`sep3d.batch` (the
+``sep3d radiomics`` command). PyRadiomics is the ``radiomics`` extra; importing this
+package does not need it, :func:`register` does.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from .imagetypes import IMAGE_TYPES
+
+__all__ = ["register", "registered", "IMAGE_TYPES", "SETTINGS_SCHEMA", "extract_cohort", "read_cohort",
+           "CaseError"]
+
+#: sep3d's own per-image-type settings, as PyRadiomics' params schema (pykwalify) rules.
+SETTINGS_SCHEMA = {
+    "backend": {"type": "str", "enum": ["auto", "cpu", "cuda"]},
+    "variant": {"type": "str", "enum": ["itk", "gaussian", "pyradiomics", "atrous"]},
+    "dogRatio": {"type": "float", "range": {"min-ex": 1}},
+}
+
+_lock = threading.Lock()
+_state = {"schema": None}
+
+
+def _radiomics():
+    try:
+        import radiomics
+        import radiomics.featureextractor  # noqa: F401  (it imports the validation files by name)
+        import radiomics.imageoperations  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "sep3d.radiomics.register() needs PyRadiomics (the `radiomics` extra). On Python 3.11 install it "
+            "with: pip install numpy setuptools wheel versioneer && pip install --no-build-isolation "
+            "pyradiomics==3.0.1 PyWavelets") from exc
+    return radiomics
+
+
+def register():
+    """Add sep3d's image types to PyRadiomics (idempotent; safe in fork and spawn workers).
+
+    Sets ``radiomics.imageoperations.get<Name>Image`` for every name in
+    :data:`IMAGE_TYPES`, appends the names to the list ``radiomics.getImageTypes()``
+    returns (PyRadiomics validates params against that cached list), and points
+    PyRadiomics' parameter validation at a schema that also accepts sep3d's keys
+    (:data:`SETTINGS_SCHEMA`). A spawned worker process must call it again (the
+    ``sep3d-radiomics`` command does so at import).
+
+    Returns
+    -------
+    list of str
+        The registered image type names.
+
+    Raises
+    ------
+    ImportError
+        PyRadiomics is not installed.
+    """
+    radiomics = _radiomics()
+    with _lock:
+        types = radiomics.getImageTypes()
+        for name, func in IMAGE_TYPES.items():
+            setattr(radiomics.imageoperations, f"get{name}Image", func)
+            if name not in types:
+                types.append(name)
+        current = radiomics.getParameterValidationFiles
+        original = getattr(current, "sep3d_original", current)
+        if _state["schema"] is None or not Path(_state["schema"]).exists():
+            _state["schema"] = _write_schema(original()[0])
+        schema, funcs = _state["schema"], original()[1]
+
+        def getParameterValidationFiles():
+            """PyRadiomics' params schema extended with sep3d's settings, and its validation functions."""
+            return schema, funcs
+
+        getParameterValidationFiles.sep3d_original = original
+        radiomics.getParameterValidationFiles = getParameterValidationFiles
+        radiomics.featureextractor.getParameterValidationFiles = getParameterValidationFiles
+    return list(IMAGE_TYPES)
+
+
+def registered():
+    """True when every sep3d image type is known to the imported PyRadiomics."""
+    try:
+        import radiomics
+    except ImportError:
+        return False
+    return all(name in radiomics.getImageTypes() for name in IMAGE_TYPES)
+
+
+def _write_schema(original):
+    """PyRadiomics' params schema (file `original`) with :data:`SETTINGS_SCHEMA` added, in a private file."""
+    import radiomics
+    import yaml
+
+    with open(original) as fh:
+        schema = yaml.safe_load(fh)
+    # imageType's per-type settings are the same map as `setting` (a YAML anchor in the
+    # original file, two separate dicts after loading): extend both
+    settings = schema["mapping"]["setting"]["mapping"]
+    per_type = schema["mapping"]["imageType"]["mapping"]
+    for rules in [settings] + [rule.get("mapping", {}) for rule in per_type.values()]:
+        for key, rule in SETTINGS_SCHEMA.items():
+            rules.setdefault(key, rule)
+    folder = Path(tempfile.gettempdir()) / f"sep3d-radiomics-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"paramSchema-{radiomics.__version__}.yaml"
+    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        yaml.safe_dump(schema, fh, sort_keys=False)
+    os.replace(tmp, final)
+    return str(final)
+
+
+from .cohort import CaseError, extract_cohort, read_cohort  # noqa: E402

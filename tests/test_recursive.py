@@ -1,0 +1,148 @@
+"""The recursive (IIR) Gaussian: coefficients, engines and boundary modes.
+
+Oracles: SimpleITK's RecursiveGaussian / LaplacianRecursiveGaussian filters (ITK's own
+implementation of the same recursion), scipy.ndimage float64 (for the accuracy of the
+recursive approximation and for the boundary modes, applied to the operator's own
+impulse response as FIR taps), and the plain-Python reference :meth:`IIR.apply`.
+"""
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import SimpleITK as sitk
+
+import sep3d
+from conftest import MODES, assert_close
+from sep3d import filters
+from sep3d._validate import Mode
+from sep3d.kernels import IIR, RECURSIVE_TOLERANCE, recursive_gaussian
+
+
+def itk_recursive_1d(x, sigma, order):
+    img = sitk.GetImageFromArray(np.asarray(x, np.float64)[None, None, :])
+    f = sitk.RecursiveGaussianImageFilter()
+    f.SetSigma(float(sigma))
+    f.SetOrder(order)
+    f.SetDirection(0)
+    return sitk.GetArrayFromImage(f.Execute(img))[0, 0].astype(np.float64)
+
+
+def test_reach_holds_all_but_the_tolerance_of_the_impulse_response():
+    op = recursive_gaussian(3.0, 2)
+    wide = op.impulse_response(op.reach * 3)
+    centre = wide.size // 2
+    inside = np.abs(wide[centre - op.reach:centre + op.reach + 1]).sum()
+    assert np.abs(wide).sum() - inside <= RECURSIVE_TOLERANCE * np.abs(wide).sum() * 1.01
+    shorter = np.abs(wide[centre - op.reach + 1:centre + op.reach]).sum()
+    assert np.abs(wide).sum() - shorter > RECURSIVE_TOLERANCE * np.abs(wide).sum()
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("sigma", [0.5, 1.3, 4.0])
+def test_coefficients_reproduce_itk_recursive_gaussian(sigma, order):
+    x = np.zeros(120)
+    x[60], x[20], x[3:9], x[-2:] = 1.0, -3.0, 2.0, 5.0
+    ref = itk_recursive_1d(x, sigma, order)
+    got = recursive_gaussian(sigma, order).apply(x)
+    # SimpleITK returns float32: its own rounding bounds the agreement
+    assert np.abs(got - ref).max() <= 2e-7 * np.abs(ref).max()
+
+
+def test_recursive_smoothing_approximates_the_sampled_gaussian():
+    """The documented accuracy: < 0.5% of the peak at sigma >= 2 samples (Deriche's fit)."""
+    for sigma in (2.0, 5.0, 10.0):
+        op = recursive_gaussian(sigma, 0)
+        h = op.impulse_response(op.reach)
+        x = np.arange(-op.reach, op.reach + 1)
+        g = np.exp(-0.5 * (x / sigma) ** 2)
+        g /= g.sum()
+        assert np.abs(h - g).max() < 5e-3 * g.max()
+        assert abs(h.sum() - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_engine_matches_plain_reference_on_every_axis(order):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 11, 13))
+    op = recursive_gaussian(1.7, order)
+    for axis in range(3):
+        ref = np.apply_along_axis(op.apply, axis, x)
+        ops = [None] * 3
+        ops[axis] = op
+        plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, tuple(ops)),)),),
+                                     (Mode.NEAREST,) * 3)
+        got = np.empty_like(x)
+        sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=x.dtype, compute_dtype=x.dtype)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_equals_scipy_with_the_operators_own_taps(mode):
+    """Other modes extend the line by the reach: the same as correlating with the impulse response."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 7, 40))
+    op = recursive_gaussian(2.5, 1)
+    taps = op.impulse_response(op.reach)[::-1]
+    ref = ndi.correlate1d(x, taps, axis=2, mode=mode, cval=0.5)
+    plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, (None, None, op)),)),),
+                                 (Mode[mode.upper()],) * 3, cval=0.5)
+    got = np.empty_like(x)
+    sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=x.dtype, compute_dtype=x.dtype)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_log_recursive_matches_simpleitk_laplacian_recursive_gaussian(dtype):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((12, 30, 26)) * 200).astype(dtype)
+    spacing = (2.5, 0.7, 0.8)  # z, y, x
+    img = sitk.GetImageFromArray(x)
+    img.SetSpacing(spacing[::-1])
+    f = sitk.LaplacianRecursiveGaussianImageFilter()
+    f.SetNormalizeAcrossScale(True)
+    f.SetSigma(2.0)
+    ref = sitk.GetArrayFromImage(f.Execute(img)).astype(np.float64)
+    got = sep3d.laplacian_of_gaussian(x, 2.0, normalize=True, spacing=spacing, mode="nearest", method="recursive")
+    assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    assert np.abs(got - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_recursive_gaussian_and_dog_on_dask_equal_in_memory():
+    da = pytest.importorskip("dask.array")
+    x = np.random.default_rng(4).standard_normal((20, 33, 31)).astype(np.float32)
+    ref = sep3d.gaussian(x, 1.5, mode="reflect", method="recursive")
+    got = sep3d.gaussian(da.from_array(x, chunks=(7, 16, 31)), 1.5, mode="reflect", method="recursive").compute()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    dog = sep3d.difference_of_gaussians(x, 1.0, 2.0, mode="nearest", method="recursive")
+    dog_ref = recursive_dog_reference(x, 1.0, 2.0)
+    np.testing.assert_allclose(dog, dog_ref, rtol=0, atol=1e-5 * np.abs(dog_ref).max())
+
+
+def recursive_dog_reference(x, low, high):
+    out = []
+    for s in (low, high):
+        y = x.astype(np.float64)
+        for axis in range(3):
+            y = np.apply_along_axis(recursive_gaussian(s, 0).apply, axis, y)
+        out.append(y)
+    return out[0] - out[1]
+
+
+def test_method_is_validated_and_recursive_orders_stop_at_two():
+    x = np.zeros((4, 5, 6), np.float32)
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        sep3d.gaussian(x, 1.0, method="deriche")
+    with pytest.raises(ValueError, match="`order` must be <= 2 with method='recursive'"):
+        sep3d.gaussian_derivative(x, 1.0, 3, method="recursive")
+    with pytest.raises(ValueError, match="`sigma` must be a finite number > 0"):
+        recursive_gaussian(0.0)
+    with pytest.raises(ValueError, match="`order` must be 0, 1 or 2"):
+        recursive_gaussian(1.0, 3)
+    with pytest.raises(ValueError, match="unstable"):
+        IIR([1, 0, 0, 0], [-1.5, 0, 0, 0], [0, 0, 0, 0])
+
+
+def test_describe_names_the_recursive_passes():
+    plan = filters.plan_laplacian_of_gaussian(3, 2.0, normalize=True, mode="nearest", method="recursive")
+    text = str(sep3d.describe(plan))
+    assert "recursive gaussian sigma=2 order=2" in text
+    assert "reach" in text
