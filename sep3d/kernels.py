@@ -289,11 +289,6 @@ class IIR:
         """The response to a unit impulse at offset 0, on offsets ``-half_width..half_width``."""
         return _impulse(self.coef, int(half_width))
 
-    def to_fir(self):
-        """The same operator as FIR taps over ``-reach..reach`` (correlation taps)."""
-        h = self.impulse_response(self.reach)
-        return FIR(h[::-1].copy())
-
 
 def _probe_length(d):
     """A half-width over which the slowest pole of the feedback has decayed below 1e-17."""

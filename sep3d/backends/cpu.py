@@ -230,6 +230,25 @@ def _pass_lines(src, dst, w, idx, left, cval, sym, store, scale, divisor, start,
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _load_panel(panel, src, o, idx, b0, width, cval):
+    """Rows ``idx`` of slab `o` of (outer, n, inner) `src`, columns b0..b0+width, into ``panel[:, :width]``.
+
+    Row ``t`` of the panel is source row ``idx[t]`` (the boundary extension), or `cval`
+    where ``idx[t]`` is -1.
+    """
+    for t in range(idx.shape[0]):
+        j = idx[t]
+        prow = panel[t]
+        if j >= 0:
+            row = src[o, j, b0:b0 + width]
+            for b in range(width):
+                prow[b] = row[b]
+        else:
+            for b in range(width):
+                prow[b] = cval
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _pass_panels(src, dst, w, idx, cval, sym, store, scale, divisor, block, start, stop):
     """Filter panels start..stop along the middle axis of (outer, n, inner) arrays.
 
@@ -245,16 +264,7 @@ def _pass_panels(src, dst, w, idx, cval, sym, store, scale, divisor, block, star
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        for t in range(m):
-            j = idx[t]
-            prow = panel[t]
-            if j >= 0:
-                row = src[o, j, b0:b0 + width]
-                for b in range(width):
-                    prow[b] = row[b]
-            else:
-                for b in range(width):
-                    prow[b] = cval
+        _load_panel(panel, src, o, idx, b0, width, cval)
         for i in range(n):
             _correlate_rows(acc, panel, i, w, sym, width)
             _store(dst[o, i, b0:b0 + width], acc, width, store, scale, divisor)
@@ -392,16 +402,7 @@ def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, sto
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        for t in range(m):
-            j = idx[t]
-            prow = panel[t]
-            if j >= 0:
-                srow = src[o, j, b0:b0 + width]
-                for b in range(width):
-                    prow[b] = srow[b]
-            else:
-                for b in range(width):
-                    prow[b] = cval
+        _load_panel(panel, src, o, idx, b0, width, cval)
         _recursive_columns(panel, fwd, back, c, width)
         for i in range(n):
             t = ext + i

@@ -494,7 +494,7 @@ def _pass(plan, step, src, dst, dtype, device):
         return recursive_launch(src.shape, step.axis, step.op, mode, plan.cval, step.store, step.scale, dtype,
                                 src, dst, coef, work)
     taps = device.to_device(padded_taps(step.op, dtype))
-    return pass_launch(src.shape, step.axis, step.op, plan.modes[step.axis], plan.cval, step.store, step.scale,
+    return pass_launch(src.shape, step.axis, step.op, mode, plan.cval, step.store, step.scale,
                        dtype, src, dst, taps, device.max_shared)
 
 

@@ -240,7 +240,7 @@ def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_worker
         write_table(rows, out)
     failures = out.with_name(out.stem + "-failures.csv")
     if report.failed:
-        write_table([{"ID": k, "error": v} for k, v in report.failed.items()], failures.with_suffix(".csv"))
+        write_table([{"ID": k, "error": v} for k, v in report.failed.items()], failures)
     elif failures.exists():
         failures.unlink()
     return rows, report

@@ -60,8 +60,6 @@ def _array(image):
 
 
 def _image(values, like):
-    if hasattr(values, "get"):  # a CuPy result (backend='cuda' on a device array)
-        values = values.get()
     out = sitk.GetImageFromArray(np.ascontiguousarray(values), isVector=False)
     out.CopyInformation(like)
     return out
@@ -89,6 +87,17 @@ def _sigmas(inputImage, kwargs, image_type):
         yield sigma
 
 
+def _per_sigma(inputImage, kwargs, image_type, prefix, method, compute):
+    """Yield ``compute(array, sigma, spacing, method, backend)`` as a derived image per kept sigma."""
+    backend = _backend(kwargs)
+    arr = spacing = None
+    for sigma in _sigmas(inputImage, kwargs, image_type):
+        if arr is None:  # read once, only if some sigma is kept
+            arr, spacing = _array(inputImage)
+        values = compute(arr, sigma, spacing, method, backend)
+        yield _image(values, inputImage), _sigma_name(prefix, sigma), kwargs
+
+
 def getSep3dLoGImage(inputImage, inputMask, **kwargs):
     """Laplacian of Gaussian per sigma (mm): PyRadiomics' LoG on sep3d's engines.
 
@@ -98,47 +107,32 @@ def getSep3dLoGImage(inputImage, inputMask, **kwargs):
     uses sampled Gaussian second derivatives. Names: ``sep3d-log-sigma-<s>-mm-3D`` (and
     ``sep3d-log-gaussian-sigma-<s>-mm-3D`` for the 'gaussian' variant).
     """
-    variant = _variant(kwargs, LOG_VARIANTS, "Sep3dLoG")
-    backend = _backend(kwargs)
-    arr = spacing = None
-    for sigma in _sigmas(inputImage, kwargs, "Sep3dLoG"):
-        if arr is None:
-            arr, spacing = _array(inputImage)
-        method = "recursive" if variant == "itk" else "fir"
-        values = filters.laplacian_of_gaussian(arr, sigma, normalize=True, spacing=spacing, mode="nearest",
-                                               method=method, backend=backend)
-        prefix = "sep3d-log" if variant == "itk" else "sep3d-log-gaussian"
-        yield _image(values, inputImage), _sigma_name(prefix, sigma), kwargs
+    itk = _variant(kwargs, LOG_VARIANTS, "Sep3dLoG") == "itk"
+    yield from _per_sigma(
+        inputImage, kwargs, "Sep3dLoG", "sep3d-log" if itk else "sep3d-log-gaussian", "recursive" if itk else "fir",
+        lambda arr, sigma, spacing, method, backend: filters.laplacian_of_gaussian(
+            arr, sigma, normalize=True, spacing=spacing, mode="nearest", method=method, backend=backend))
 
 
 def getSep3dGaussianImage(inputImage, inputMask, **kwargs):
     """Gaussian smoothing per sigma (mm), nearest boundary: ``sep3d-gaussian-sigma-<s>-mm-3D``."""
-    variant = _variant(kwargs, SMOOTHING_VARIANTS, "Sep3dGaussian")
-    backend = _backend(kwargs)
-    arr = spacing = None
-    for sigma in _sigmas(inputImage, kwargs, "Sep3dGaussian"):
-        if arr is None:
-            arr, spacing = _array(inputImage)
-        values = filters.gaussian(arr, sigma, spacing=spacing, mode="nearest",
-                                  method="recursive" if variant == "itk" else "fir", backend=backend)
-        yield _image(values, inputImage), _sigma_name("sep3d-gaussian", sigma), kwargs
+    itk = _variant(kwargs, SMOOTHING_VARIANTS, "Sep3dGaussian") == "itk"
+    yield from _per_sigma(
+        inputImage, kwargs, "Sep3dGaussian", "sep3d-gaussian", "recursive" if itk else "fir",
+        lambda arr, sigma, spacing, method, backend: filters.gaussian(
+            arr, sigma, spacing=spacing, mode="nearest", method=method, backend=backend))
 
 
 def getSep3dDoGImage(inputImage, inputMask, **kwargs):
     """Difference of Gaussians per sigma (mm): G(sigma) - G(dogRatio * sigma): ``sep3d-dog-sigma-<s>-mm-3D``."""
-    variant = _variant(kwargs, SMOOTHING_VARIANTS, "Sep3dDoG")
-    backend = _backend(kwargs)
+    itk = _variant(kwargs, SMOOTHING_VARIANTS, "Sep3dDoG") == "itk"
     ratio = float(kwargs.get("dogRatio", 1.6))
     if not ratio > 1:
         raise ValueError(f"`dogRatio` of Sep3dDoG must be > 1; got {ratio!r}")
-    arr = spacing = None
-    for sigma in _sigmas(inputImage, kwargs, "Sep3dDoG"):
-        if arr is None:
-            arr, spacing = _array(inputImage)
-        values = filters.difference_of_gaussians(arr, sigma, sigma * ratio, spacing=spacing, mode="nearest",
-                                                 method="recursive" if variant == "itk" else "fir",
-                                                 backend=backend)
-        yield _image(values, inputImage), _sigma_name("sep3d-dog", sigma), kwargs
+    yield from _per_sigma(
+        inputImage, kwargs, "Sep3dDoG", "sep3d-dog", "recursive" if itk else "fir",
+        lambda arr, sigma, spacing, method, backend: filters.difference_of_gaussians(
+            arr, sigma, sigma * ratio, spacing=spacing, mode="nearest", method=method, backend=backend))
 
 
 def gradient_plan(ndim, spacing):
