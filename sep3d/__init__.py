@@ -27,6 +27,7 @@ from .filters import (
     laplacian_of_gaussian,
     separable,
 )
+from .cube_filters import depthwise_separable, spatial_spectral
 from .plan import FilterPlan
 
 if importlib.util.find_spec("xarray") is not None:  # a dependency; absent only on bare GPU images
@@ -38,6 +39,7 @@ __all__ = [
     "FilterPlan",
     "box",
     "chunked",
+    "depthwise_separable",
     "describe",
     "difference_of_gaussians",
     "gaussian",
@@ -52,4 +54,5 @@ __all__ = [
     "plan",
     "separable",
     "set_num_threads",
+    "spatial_spectral",
 ]

@@ -667,6 +667,12 @@ PLANNERS = {
 }
 
 
+#: filters whose planner takes the array's shape (not only its rank): filter -> planner(shape, ...)
+SHAPE_PLANNERS = {}
+#: filters that are not one plan and describe themselves: filter -> describer(shape, ..., file=)
+DESCRIBERS = {}
+
+
 # ---------------------------------------------------------------------------------------
 # describe
 
@@ -714,14 +720,19 @@ def describe(plan_or_filter, *args, file=None, **kwargs):
     shape = None
     if isinstance(plan_or_filter, FilterPlan):
         plan = plan_or_filter
-    elif plan_or_filter in PLANNERS:
+    elif plan_or_filter in PLANNERS or plan_or_filter in SHAPE_PLANNERS or plan_or_filter in DESCRIBERS:
         if not args:
             raise TypeError("describe(filter, image_or_shape, ...) needs the image or its shape")
         target, rest = args[0], args[1:]
-        kwargs.pop("backend", None)
-        kwargs.pop("output", None)
+        for key in ("backend", "output", "nodata", "bias"):
+            kwargs.pop(key, None)
         shape = tuple(target) if isinstance(target, tuple) else np.shape(target)
-        plan = PLANNERS[plan_or_filter](len(shape), *rest, **kwargs)
+        if plan_or_filter in DESCRIBERS:
+            return DESCRIBERS[plan_or_filter](shape, *rest, file=file, **kwargs)
+        if plan_or_filter in SHAPE_PLANNERS:
+            plan = SHAPE_PLANNERS[plan_or_filter](shape, *rest, **kwargs)
+        else:
+            plan = PLANNERS[plan_or_filter](len(shape), *rest, **kwargs)
     else:
         raise TypeError(f"`plan_or_filter` must be a FilterPlan or a sep3d filter; got {plan_or_filter!r}")
     desc = _describe(plan, shape)
@@ -755,8 +766,12 @@ def _describe(plan, shape=None):
     print(f"  passes: {len(sched.passes)}, temporary volumes{where}: {n_temps}", file=buf)
     for i, step in enumerate(sched.steps):
         if hasattr(step, "axis"):
-            what = (f"{step.op.label} (reach {step.op.reach})" if hasattr(step.op, "reach")
-                    else f"{step.op.size:3d} taps (symmetry {step.op.symmetry:+d})")
+            if hasattr(step.op, "reach"):
+                what = f"{step.op.label} (reach {step.op.reach})"
+            elif hasattr(step.op, "starts"):
+                what = f"{step.op.label}: {step.op.size} taps per sample"
+            else:
+                what = f"{step.op.size:3d} taps (symmetry {step.op.symmetry:+d})"
             print(f"    {i + 1:2d}. axis {step.axis}: {what}  {_ref(step.src)} -> {_ref(step.dst)}"
                   f"{_store_text(step)}{'  [fused x-y]' if id(step) in fused else ''}", file=buf)
         else:

@@ -8,6 +8,8 @@ halo used for chunked execution can never disagree.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._validate import check_origin, check_weights
@@ -23,6 +25,10 @@ __all__ = [
     "IIR",
     "recursive_gaussian",
     "RECURSIVE_TOLERANCE",
+    "VaryingFIR",
+    "savgol_taps",
+    "savgol_local",
+    "local_gaussian",
 ]
 
 
@@ -410,3 +416,228 @@ def recursive_gaussian(sigma, order=0, *, scale=1.0):
         m = n[1:] - d[:3] * n[0]
         m = np.append(m, -d[3] * n[0])
     return IIR(n, d, m, label=f"recursive gaussian sigma={sigma:g} order={order}")
+
+
+# ---------------------------------------------------------------------------------------
+# position-dependent operators: local fits on an axis of a fixed length (the band axis)
+
+
+class VaryingFIR:
+    """Taps that change with position along an axis of one fixed length.
+
+    ``out[i] = sum_k weights[i, k] * in[starts[i] + k]``: every output sample has its own
+    window of ``size`` input samples, and every window lies inside the axis, so no
+    boundary mode is involved (a Savitzky-Golay fit near an edge uses the nearest
+    ``size`` samples, scipy.signal's ``mode='interp'``). Local fits on unevenly spaced
+    bands (wavelengths) are operators of this kind.
+
+    The operator reaches across the whole axis (:attr:`left` = :attr:`right` =
+    :attr:`length`), so a chunked run keeps that axis in one chunk.
+
+    Parameters
+    ----------
+    weights : array_like, shape (length, size)
+        float64 weights per output sample.
+    starts : array_like of int, shape (length,)
+        First input sample of each window, ``0 <= starts[i] <= length - size``.
+    label : str, optional
+        What the operator is, for :func:`sep3d.describe`.
+    """
+
+    __slots__ = ("weights", "starts", "label", "_key")
+
+    origin = 0
+    divisor = 1.0
+    symmetry = 0
+
+    def __init__(self, weights, starts, label="position-dependent taps"):
+        weights = np.array(weights, dtype=np.float64, ndmin=2)
+        starts = np.asarray(starts)
+        if weights.ndim != 2 or weights.shape[1] < 1:
+            raise ValueError(f"`weights` must be a 2-D array (length, size); got shape {weights.shape}")
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("`weights` must be finite")
+        length, size = weights.shape
+        if starts.shape != (length,) or starts.dtype.kind not in "iu":
+            raise ValueError(f"`starts` must be {length} integers (one per row of `weights`); got "
+                             f"{starts.dtype} of shape {starts.shape}")
+        if starts.size and (starts.min() < 0 or starts.max() > length - size):
+            raise ValueError(f"`starts` must lie in [0, {length - size}] so every window is inside the axis")
+        self.weights = weights
+        self.starts = starts.astype(np.int64)
+        self.weights.setflags(write=False)
+        self.starts.setflags(write=False)
+        self.label = str(label)
+        self._key = ("varying", weights.shape, weights.tobytes(), self.starts.tobytes())
+
+    @property
+    def length(self):
+        """The axis length the operator is made for."""
+        return self.weights.shape[0]
+
+    @property
+    def size(self):
+        """Taps per output sample (multiply-adds per sample)."""
+        return self.weights.shape[1]
+
+    @property
+    def left(self):
+        return self.length
+
+    @property
+    def right(self):
+        return self.length
+
+    @property
+    def radius(self):
+        return self.length
+
+    @property
+    def key(self):
+        return self._key
+
+    def __eq__(self, other):
+        return isinstance(other, VaryingFIR) and self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __repr__(self):
+        return f"VaryingFIR({self.label}, length={self.length}, size={self.size})"
+
+    def matrix(self):
+        """The dense ``(length, length)`` matrix of the operator: ``out = matrix @ in``."""
+        n, k = self.weights.shape
+        dense = np.zeros((n, n))
+        rows = np.repeat(np.arange(n), k)
+        cols = (self.starts[:, None] + np.arange(k)).ravel()
+        np.add.at(dense, (rows, cols), self.weights.ravel())
+        return dense
+
+
+def _polyfit_weights(x, polyorder, deriv):
+    """Least-squares weights that give the `deriv`-th derivative at 0 of the degree-`polyorder`
+    polynomial fitted to samples at offsets `x` (float64, already scaled)."""
+    vander = np.vander(x, polyorder + 1, increasing=True)
+    # the fitted coefficients are pinv(vander) @ y; the derivative at 0 is deriv! * c[deriv]
+    return math.factorial(deriv) * np.linalg.pinv(vander)[deriv]
+
+
+def _check_savgol(window_length, polyorder, deriv):
+    if isinstance(window_length, bool) or not isinstance(window_length, (int, np.integer)) \
+            or window_length < 1 or window_length % 2 == 0:
+        raise ValueError(f"`window_length` must be an odd positive int; got {window_length!r}")
+    if isinstance(polyorder, bool) or not isinstance(polyorder, (int, np.integer)) or not \
+            0 <= polyorder < window_length:
+        raise ValueError(f"`polyorder` must be an int in [0, window_length) = [0, {window_length}); "
+                         f"got {polyorder!r}")
+    if isinstance(deriv, bool) or not isinstance(deriv, (int, np.integer)) or deriv < 0:
+        raise ValueError(f"`deriv` must be a non-negative int; got {deriv!r}")
+    return int(window_length), int(polyorder), int(deriv)
+
+
+def savgol_taps(window_length, polyorder, deriv=0, delta=1.0):
+    """Savitzky-Golay correlation taps for evenly spaced samples.
+
+    The ``deriv``-th derivative, at the centre sample, of the least-squares polynomial of
+    degree ``polyorder`` through the ``window_length`` samples around it; ``delta`` is the
+    sample spacing (the derivative is per unit of it). A derivative above ``polyorder`` is 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 taps for ``scipy.ndimage.correlate1d`` (scipy.signal.savgol_coeffs with
+        ``use='dot'``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(savgol_taps(5, 2) * 35).tolist()
+    [-3.0, 12.0, 17.0, 12.0, -3.0]
+    """
+    window_length, polyorder, deriv = _check_savgol(window_length, polyorder, deriv)
+    delta = float(delta)
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"`delta` must be a finite number > 0; got {delta!r}")
+    half = window_length // 2
+    if deriv > polyorder:
+        return np.zeros(window_length)
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    return _polyfit_weights(x, polyorder, deriv) / delta ** deriv
+
+
+def _check_positions(positions, name="wavelengths"):
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.ndim != 1 or pos.size < 1 or not np.all(np.isfinite(pos)):
+        raise ValueError(f"`{name}` must be a 1-D sequence of finite numbers; got shape {pos.shape}")
+    if pos.size > 1 and not np.all(np.diff(pos) > 0):
+        raise ValueError(f"`{name}` must be strictly increasing")
+    return pos
+
+
+def savgol_local(positions, window_length, polyorder, deriv=0):
+    """Savitzky-Golay on samples at arbitrary increasing `positions` (e.g. band wavelengths).
+
+    Output sample ``i`` is the ``deriv``-th derivative, at ``positions[i]``, of the
+    least-squares polynomial of degree ``polyorder`` fitted to the ``window_length``
+    samples nearest in index, centred on ``i`` where the axis allows and shifted inwards
+    at the edges (scipy.signal.savgol_filter's ``mode='interp'``), using the true
+    positions: unevenly spaced bands are fitted where they are. The derivative is per
+    unit of `positions`.
+
+    Returns
+    -------
+    VaryingFIR
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wl = np.array([400.0, 410.0, 425.0, 445.0, 470.0, 500.0])
+    >>> op = savgol_local(wl, 3, 1, deriv=1)         # slope of local straight lines
+    >>> np.allclose(op.matrix() @ (2.0 * wl + 1.0), 2.0)
+    True
+    """
+    window_length, polyorder, deriv = _check_savgol(window_length, polyorder, deriv)
+    pos = _check_positions(positions)
+    n = pos.size
+    if window_length > n:
+        raise ValueError(f"`window_length` ({window_length}) must not exceed the number of bands ({n})")
+    half = window_length // 2
+    starts = np.clip(np.arange(n) - half, 0, n - window_length)
+    weights = np.zeros((n, window_length))
+    if deriv <= polyorder:
+        for i in range(n):
+            x = pos[starts[i]:starts[i] + window_length] - pos[i]
+            unit = float(np.abs(x).max()) or 1.0  # scaled offsets keep the fit well conditioned
+            weights[i] = _polyfit_weights(x / unit, polyorder, deriv) / unit ** deriv
+    return VaryingFIR(weights, starts,
+                      label=f"savgol window={window_length} polyorder={polyorder} deriv={deriv} (local fits)")
+
+
+def local_gaussian(positions, sigma, truncate=4.0):
+    """Gaussian smoothing on samples at arbitrary increasing `positions`.
+
+    Output ``i`` is the weighted mean of the samples within ``truncate * sigma`` of
+    ``positions[i]``, weights ``exp(-(p_j - p_i)^2 / (2 sigma^2))`` renormalised to sum to
+    one (so the edges and gaps average what exists instead of extending the data).
+
+    Returns
+    -------
+    VaryingFIR
+    """
+    pos = _check_positions(positions)
+    sigma = float(sigma)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"`sigma` must be a finite number > 0; got {sigma!r}")
+    n = pos.size
+    reach = float(truncate) * sigma
+    lo = np.searchsorted(pos, pos - reach, side="left")
+    hi = np.searchsorted(pos, pos + reach, side="right")
+    size = int((hi - lo).max())
+    starts = np.clip(lo, 0, n - size)
+    weights = np.zeros((n, size))
+    for i in range(n):
+        g = np.exp(-0.5 * ((pos[lo[i]:hi[i]] - pos[i]) / sigma) ** 2)
+        off = lo[i] - starts[i]
+        weights[i, off:off + g.size] = g / g.sum()
+    return VaryingFIR(weights, starts, label=f"gaussian sigma={sigma:g} on the true positions")

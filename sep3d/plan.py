@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._validate import Mode
-from .kernels import FIR, IIR
+from .kernels import FIR, IIR, VaryingFIR
 
 __all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES"]
 
@@ -31,8 +31,8 @@ class Term:
 
     def __post_init__(self):
         for op in self.ops:
-            if op is not None and not isinstance(op, (FIR, IIR)):
-                raise TypeError(f"`ops` must hold FIR or IIR operators or None; got {op!r}")
+            if op is not None and not isinstance(op, (FIR, IIR, VaryingFIR)):
+                raise TypeError(f"`ops` must hold FIR, IIR or VaryingFIR operators or None; got {op!r}")
 
 
 @dataclass(frozen=True)

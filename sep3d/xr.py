@@ -219,6 +219,102 @@ class Sep3dDataArrayAccessor:
         kw = call.kwargs(cval=cval, support=support, backend=backend)
         return call.wrap(filters.separable(self._obj.data, kw.pop("kernels"), **kw))
 
+    # -- cubes: a band dimension and spatial dimensions --------------------------------
+
+    def _cube_geometry(self, band_dim, units, spatial):
+        obj = self._obj
+        if band_dim not in obj.dims:
+            raise ValueError(f"`band_dim` {band_dim!r} is not a dimension of the array ({list(obj.dims)})")
+        if units not in UNITS:
+            raise ValueError(f"`units` must be one of {list(UNITS)}; got {units!r}")
+        band_axis = obj.get_axis_num(band_dim)
+        spatial_dims = [d for d in obj.dims if d != band_dim]
+        spacing, sign = None, 1.0
+        if units == "coords":
+            steps = [coordinate_spacing(obj, d) for d in spatial_dims]
+            spacing = [abs(s) for s in steps]
+            orders = _spatial_orders(spatial, len(spatial_dims))
+            sign = float(np.prod([np.sign(s) ** o for s, o in zip(steps, orders)]))
+        return band_axis, spatial_dims, spacing, sign
+
+    def _wavelengths(self, band_dim, wavelength, units):
+        obj = self._obj
+        if units == "pixels":
+            return None
+        if wavelength in obj.coords and obj.coords[wavelength].dims == (band_dim,):
+            return np.asarray(obj.coords[wavelength].values, dtype=np.float64)
+        return None
+
+    def spatial_spectral(self, *, spatial=None, spectral=None, band_dim="band", wavelength="wavelength",
+                         units="coords", mode="reflect", cval=0.0, nodata="normalize", backend="auto"):
+        """A spatial filter per band times a spectral filter along `band_dim` (see :func:`sep3d.spatial_spectral`).
+
+        With ``units="coords"`` spatial sizes are in the units of the y/x coordinates (metres
+        for a projected raster) and spectral sizes and derivatives in those of the
+        `wavelength` coordinate (nm; unevenly spaced bands are fitted where they are);
+        without a wavelength coordinate, in bands. Derivatives along a decreasing coordinate
+        (north-up rows) are taken with respect to the coordinate.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, sep3d
+        >>> cube = xr.DataArray(np.ones((7, 4, 5), "f4"), dims=("band", "y", "x"),
+        ...                     coords={"wavelength": ("band", 400.0 + 10 * np.arange(7))})
+        >>> d1 = cube.sep3d.spatial_spectral(spectral={"savgol": {"window_length": 5, "polyorder": 2, "deriv": 1}})
+        >>> d1.dims, float(abs(d1).max()) < 1e-6
+        (('band', 'y', 'x'), True)
+        """
+        from .cube_filters import spatial_spectral
+
+        band_axis, _, spacing, sign = self._cube_geometry(band_dim, units, spatial)
+        data = spatial_spectral(self._obj.data, spatial=spatial, spectral=spectral, band_axis=band_axis,
+                                wavelengths=self._wavelengths(band_dim, wavelength, units), spacing=spacing,
+                                mode=mode, cval=cval, nodata=nodata, backend=backend)
+        return self._obj.copy(data=-data if sign < 0 else data)
+
+    def depthwise_separable(self, pointwise, *, spatial=None, bias=None, band_dim="band", out_dim="component",
+                            units="coords", mode="reflect", cval=0.0, nodata="normalize", backend="auto"):
+        """Per-band spatial filter, then `pointwise` band mixing (see :func:`sep3d.depthwise_separable`).
+
+        `pointwise` is a (C_out, C_in) matrix or a DataArray with dims ``(out_dim, band_dim)``
+        (its `out_dim` coordinate labels the result). The result has `out_dim` in place of
+        `band_dim`; coordinates along the bands (wavelength) are dropped.
+        """
+        from .cube_filters import depthwise_separable
+
+        obj = self._obj
+        band_axis, _, spacing, sign = self._cube_geometry(band_dim, units, spatial)
+        labels = None
+        if isinstance(pointwise, xr.DataArray):
+            if set(pointwise.dims) != {out_dim, band_dim}:
+                raise ValueError(f"`pointwise` as a DataArray must have dims ({out_dim!r}, {band_dim!r}); got "
+                                 f"{pointwise.dims}")
+            if out_dim in pointwise.coords:
+                labels = pointwise.coords[out_dim].values
+            pointwise = pointwise.transpose(out_dim, band_dim).values
+        data = depthwise_separable(obj.data, spatial=spatial, pointwise=pointwise, bias=bias, band_axis=band_axis,
+                                   spacing=spacing, mode=mode, cval=cval, nodata=nodata, backend=backend)
+        if sign < 0:
+            data = -data
+        dims = tuple(out_dim if d == band_dim else d for d in obj.dims)
+        coords = {k: v for k, v in obj.coords.items() if band_dim not in v.dims}
+        if labels is not None:
+            coords[out_dim] = labels
+        return xr.DataArray(data, dims=dims, coords=coords, name=obj.name, attrs=dict(obj.attrs))
+
+
+def _spatial_orders(spatial, n):
+    """Derivative order per spatial dimension of a spatial spec (0 for smoothing)."""
+    from .cube_filters import SPATIAL_KINDS, _spec
+
+    spec = _spec(spatial, "spatial", SPATIAL_KINDS)
+    if spec is None:
+        return [0] * n
+    kind, args = spec
+    order = args.get("order", 0) if kind in ("gaussian", "derivative") else 0
+    orders = list(order) if isinstance(order, (list, tuple)) else [order] * n
+    return [int(o) for o in orders] if len(orders) == n else [0] * n
+
 
 #: the accessor's filters (the same names as the functions of :mod:`sep3d`) -> main argument.
 FILTERS = {"gaussian": "sigma", "gaussian_derivative": "sigma", "laplacian_of_gaussian": "sigma",

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from .._validate import Mode
-from ..kernels import IIR
+from ..kernels import FIR, IIR, VaryingFIR
 from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
 
 __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
@@ -411,6 +411,58 @@ def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, sto
             _store(dst[o, i, b0:b0 + width], row, width, store, scale, 1.0)
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_varying(src, dst, w, starts, idx, store, scale, block, start, stop):
+    """A position-dependent FIR along the middle axis of (outer, n, inner) views, panels start..stop.
+
+    Output row ``i`` is ``sum_k w[i, k] * row[starts[i] + k]`` of the panel (the whole
+    axis, every window inside it). The views may be strided; in place is allowed.
+    """
+    _, n, inner = src.shape
+    size = w.shape[1]
+    n_blocks = (inner + block - 1) // block
+    panel = np.empty((n, block), w.dtype)
+    acc = np.empty(block, w.dtype)
+    for task in range(start, stop):
+        o = task // n_blocks
+        b0 = (task % n_blocks) * block
+        width = min(block, inner - b0)
+        _load_panel(panel, src, o, idx, b0, width, 0.0)
+        for i in range(n):
+            s = starts[i]
+            w0 = w[i, 0]
+            for b in range(width):
+                acc[b] = w0 * panel[s, b]
+            for k in range(1, size):
+                wk = w[i, k]
+                for b in range(width):
+                    acc[b] += wk * panel[s + k, b]
+            _store(dst[o, i, b0:b0 + width], acc, width, store, scale, 1.0)
+
+
+def run_varying_pass(src, dst, axis, op, store, scale, compute_dtype):
+    """Apply the position-dependent `op` (a :class:`~sep3d.kernels.VaryingFIR`) along `axis`."""
+    shape = src.shape
+    n = shape[axis]
+    if n != op.length:
+        raise ValueError(f"the operator on axis {axis} is made for length {op.length}; the axis has {n}")
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    if inner == 1:  # lines along the contiguous axis: columns of the transposed view
+        s3, d3 = src.reshape(outer, n).T[None], dst.reshape(outer, n).T[None]
+        outer, inner = 1, outer
+    else:
+        s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
+    w = op.weights.astype(compute_dtype)
+    threads = get_num_threads()
+    block = _panel_block(outer, n, inner, 1, w.itemsize, threads)
+    tasks = outer * -(-inner // block)
+    idx = np.arange(n, dtype=np.int64)
+    dt = w.dtype.type
+    _parallel(tasks, threads, lambda a, b: _pass_varying(
+        s3, d3, w, op.starts, idx, store, dt(scale), block, a, b))
+
+
 def recursive_extension(n, op, mode):
     """Samples added on each side of a line before the recursion, and the source index of each.
 
@@ -464,6 +516,8 @@ def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
     """Apply one FIR or IIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
     if isinstance(op, IIR):
         return run_recursive_pass(src, dst, axis, op, mode, cval, store, scale)
+    if isinstance(op, VaryingFIR):
+        return run_varying_pass(src, dst, axis, op, store, scale, compute_dtype)
     shape = src.shape
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     n = shape[axis]
@@ -499,7 +553,7 @@ def fusable(steps, i, shape, itemsize, threads):
     first, second = steps[i], steps[i + 1]
     ndim = len(shape)
     if not (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
-            and not isinstance(first.op, IIR) and not isinstance(second.op, IIR)
+            and isinstance(first.op, FIR) and isinstance(second.op, FIR)
             and first.axis == ndim - 1 and second.axis == ndim - 2 and first.dst == second.src
             and first.store == WRITE and first.scale == 1.0
             and (shape[-2] + second.op.size - 1) * shape[-1] * itemsize <= FUSED_PANEL_BYTES

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import Mode
-from ..kernels import IIR
+from ..kernels import IIR, VaryingFIR
 from ..plan import ADD, ADD_SQUARE, Pass
 from .cpu import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
 
@@ -305,6 +305,8 @@ def fused_spec(plan, shape, dtype, max_shared=DEFAULT_SHARED_BYTES):
                 continue
             if isinstance(op, IIR):
                 return "a recursive (IIR) operator"
+            if isinstance(op, VaryingFIR):
+                return "a position-dependent operator (local fits)"
             if ax not in axes:
                 return "an operator on an axis before the last three"
             if op.divisor != 1:
@@ -464,6 +466,11 @@ def run_schedule(plan, image, results, temp_dtype, dtype, device):
 
     for step in sched.steps:
         src = buffer(step.src)
+        if isinstance(step, Pass) and isinstance(step.op, VaryingFIR):
+            # a small dense matrix along the axis (cuBLAS); the product is a new array, so
+            # in place is fine
+            varying_pass(xp, src, buffer(step.dst), step.axis, step.op, step.store, step.scale)
+            continue
         if step.dst == step.src and isinstance(step, Pass):
             dst = scratch(step.dst, src.dtype)
             if step.store in (ADD, ADD_SQUARE):
@@ -484,6 +491,16 @@ def run_schedule(plan, image, results, temp_dtype, dtype, device):
     if sched.sqrt_results:
         for r in results:
             xp.sqrt(r, out=r)
+
+
+def varying_pass(xp, src, dst, axis, op, store, scale):
+    """A :class:`~sep3d.kernels.VaryingFIR` along `axis` as its dense matrix (``xp``: the array module)."""
+    if src.shape[axis] != op.length:
+        raise ValueError(f"the operator on axis {axis} is made for length {op.length}; the axis has "
+                         f"{src.shape[axis]}")
+    matrix = xp.asarray(op.matrix().astype(src.dtype))
+    product = xp.moveaxis(xp.tensordot(matrix, src, axes=([1], [axis])), 0, axis)
+    scale_step(product, dst, store, scale, xp)
 
 
 def _pass(plan, step, src, dst, dtype, device):
