@@ -1,4 +1,5 @@
-"""Reading and writing volumes (ct) and, later, rasters."""
-from . import ct
+"""Reading and writing volumes (:mod:`~sep3d.io.ct`) and rasters (:mod:`~sep3d.io.raster`)."""
+from . import ct, raster
+from .raster import open_raster, write_raster
 
-__all__ = ["ct"]
+__all__ = ["ct", "raster", "open_raster", "write_raster"]
