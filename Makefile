@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, pip, no GPU):
 #   make demo   -- create/refresh .venv, install sep3d (with PyRadiomics), run the demo, the CT
 #                  filter-bank pipeline (pipelines/ct-filter-bank.yaml) and the CT radiomics
-#                  pipeline (pipelines/ct-radiomics.yaml) on the sample data
+#                  pipeline (pipelines/ct-radiomics.yaml) on the sample data, then the hyperspectral
+#                  scene pipeline (pipelines/hyperspectral.yaml) whole and in tiles
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
 
@@ -36,6 +37,8 @@ demo: $(VENV)/.stamp-radiomics
 	$(VENV)/bin/sep3d demo --out demo-output
 	$(VENV)/bin/sep3d run pipelines/ct-filter-bank.yaml --out demo-output/ct-filter-bank
 	$(VENV)/bin/sep3d run pipelines/ct-radiomics.yaml --out demo-output/ct-radiomics/features.csv
+	$(VENV)/bin/sep3d run pipelines/hyperspectral.yaml --out demo-output/hyperspectral
+	$(VENV)/bin/sep3d run pipelines/hyperspectral.yaml --tiles 128 --out demo-output/hyperspectral-tiled
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 -q
@@ -43,6 +46,8 @@ test: $(VENV)/.stamp-test
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_cpu.py
 	$(PY) benchmarks/bench_radiomics.py
+	$(PY) benchmarks/bench_hyperspectral.py
+	$(PY) benchmarks/bench_spectral.py
 
 clean:
 	rm -rf $(VENV) demo-output

@@ -23,6 +23,7 @@ def main(argv=None):
     run.add_argument("spec", help="the pipeline spec, e.g. pipelines/ct-filter-bank.yaml")
     _cluster_options(run)
     run.add_argument("--out", help="output folder (default: the spec's `out`)")
+    run.add_argument("--tiles", type=int, help="scene specs: run in tiles of N x N pixels, one batch task each")
 
     bat = sub.add_parser("batch", help="run a Python step(item, out_dir) over items, one task each")
     bat.add_argument("--step", required=True, help="the step as module:function (importable on the workers)")
@@ -50,8 +51,18 @@ def main(argv=None):
             spec = pipeline.load_spec(args.spec)
         except (pipeline.SpecError, FileNotFoundError) as exc:
             parser.exit(2, f"sep3d run: {exc}\n")
+        if args.tiles is not None:
+            if not hasattr(spec, "tiles"):
+                parser.exit(2, "sep3d run: --tiles applies to scene specs (a `scene` section) only\n")
+            spec.tiles = {"size": args.tiles}
+            try:
+                spec.validate()
+            except pipeline.SpecError as exc:
+                parser.exit(2, f"sep3d run: {exc}\n")
         report = spec.run(scheduler=args.scheduler, retries=args.retries, n_workers=args.workers,
                           out=args.out)
+        if isinstance(report, dict):  # a scene spec: a summary
+            return _finish_scene(report)
         if isinstance(report, tuple):  # a radiomics spec: (rows, report)
             return _finish_features(*report, spec)
         return _finish(report)
@@ -107,6 +118,18 @@ def _finish_features(rows, report, spec=None):
     if spec is not None and getattr(spec, "compare", None):
         print(cohort.compare_builtin(spec.items(), spec.params, spec.compare))
     return 1 if report.failed else 0
+
+
+def _finish_scene(summary):
+    shape = "x".join(str(s) for s in summary["shape"])
+    print(f"scene {summary['scene']} ({shape} band, y, x) in {summary['seconds']:.1f} s")
+    for name, secs in summary["step_seconds"].items():  # fits, tables, then each output computed + written
+        print(f"  {name:<32s} {secs:8.2f} s")
+    for name, paths in summary["outputs"].items():
+        print(f"  {name:<24s} -> {', '.join(paths)}")
+    if "report" in summary:
+        return _finish(summary["report"])
+    return 0
 
 
 def _finish(report):

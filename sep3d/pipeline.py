@@ -387,6 +387,10 @@ def load_spec(path, **overrides):
     if not isinstance(spec, dict):
         raise SpecError(f"{path}: a pipeline spec is a mapping with keys source, steps, sinks, out")
     spec.update({k: v for k, v in overrides.items() if v is not None})
+    if "scene" in spec:  # a hyperspectral scene: sep3d.spectral.scene runs it
+        from .spectral.scene import from_spec as scene_from_spec
+
+        return scene_from_spec(spec, base=path.parent)
     if "radiomics" in spec:  # features, not filtered volumes: sep3d.radiomics runs it
         from .radiomics.cohort import RadiomicsPipeline
 

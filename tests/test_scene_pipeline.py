@@ -1,0 +1,115 @@
+"""Hyperspectral scene pipelines (sep3d run with a `scene` section): whole and tiled on sep3d.batch.
+
+The denoised scene is checked against scipy (ndimage Gaussian per band, then
+scipy.signal.savgol_filter along the bands); the tiled run's mosaics against the whole
+run's rasters (the halo makes them equal); spec errors name the key at fault.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import scipy.ndimage as ndi
+import scipy.signal as ss
+import yaml
+
+from sep3d import pipeline
+from sep3d.io import open_raster
+from sep3d.spectral import scene as scene_module
+
+SPEC = {
+    "name": "tiny-scene",
+    "scene": {"synthetic_cube": {"shape": [40, 44, 52], "seed": 3, "nodata": False}},
+    "chunks": {"y": 24, "x": 24},
+    "steps": [
+        {"spatial_spectral": {"name": "denoised", "spatial": {"gaussian": {"sigma": 45.0}},
+                              "spectral": {"savgol": {"window_length": 7, "polyorder": 2}}}},
+        {"index": {"name": "ndvi", "input": "denoised", "index": "ndvi"}},
+        {"pca": {"name": "pca", "input": "denoised", "n_components": 4}},
+        {"sam": {"name": "sam", "input": "denoised", "library": "truth"}},
+        {"region_stats": {"name": "regions", "input": "denoised", "labels": "truth"}},
+    ],
+    "sinks": {"geotiff": ["denoised", "ndvi", "pca", "sam"], "zarr": ["denoised"], "quicklook": {"index": "ndvi"}},
+}
+
+
+def write_spec(tmp_path, **changes):
+    spec = {**SPEC, **changes}
+    path = tmp_path / "scene.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("whole")
+    spec = pipeline.load_spec(write_spec(tmp))
+    return spec.run(out=tmp / "out"), tmp / "out"
+
+
+def test_whole_scene_run_writes_every_output_and_denoises_like_scipy(whole_run):
+    summary, out = whole_run
+    for name in ("denoised", "ndvi", "pca", "sam"):
+        assert (out / f"{name}.tif").exists(), name
+    assert (out / "denoised.zarr").is_dir() and (out / "regions.csv").exists()
+    assert (out / "quicklook.png").read_bytes()[:4] == b"\x89PNG"
+    scene = open_raster(out / "scene.tif", chunks=None)
+    denoised = open_raster(out / "denoised.tif", chunks=None)
+    ref = ss.savgol_filter(ndi.gaussian_filter(scene.values.astype(np.float64), (0, 1.5, 1.5)), 7, 2, axis=0)
+    np.testing.assert_allclose(denoised.values, ref, rtol=0, atol=1e-5 * np.abs(ref).max() + 1e-6)
+    np.testing.assert_allclose(denoised.wavelength.values, scene.wavelength.values)
+    assert denoised.rio.crs == scene.rio.crs and denoised.rio.transform() == scene.rio.transform()
+    zarr_copy = open_raster(out / "denoised.zarr", chunks=None)
+    np.testing.assert_array_equal(zarr_copy.values, denoised.values)
+    pca = open_raster(out / "pca.tif", chunks=None)
+    assert pca.shape == (4, 44, 52)
+    rows = (out / "regions.csv").read_text().splitlines()
+    assert rows[0].startswith("label,statistic,") and len(rows) > 1
+
+
+def test_tiled_run_mosaics_equal_the_whole_run(whole_run, tmp_path):
+    _, whole = whole_run
+    spec = pipeline.load_spec(write_spec(tmp_path, tiles={"size": 16}))
+    assert spec.halo(open_raster(whole / "scene.tif", chunks=None)) == 6  # sigma 1.5 px, truncate 4
+    summary = spec.run(out=tmp_path / "tiled", n_workers=2, progress=False)
+    assert summary["tiles"]["done"] == 3 * 4 and summary["tiles"]["failed"] == 0
+    for name in ("denoised", "ndvi", "pca", "sam"):
+        with rasterio.open(whole / f"{name}.tif") as a, rasterio.open(tmp_path / "tiled" / f"{name}.tif") as b:
+            assert a.crs == b.crs and a.transform == b.transform and a.descriptions == b.descriptions
+            np.testing.assert_allclose(b.read(), a.read(), rtol=1e-6, atol=1e-6, err_msg=name)
+    again = spec.run(out=tmp_path / "tiled", n_workers=1, progress=False)  # resume: nothing left to do
+    assert again["tiles"]["skipped"] == 12
+
+
+def test_sep3d_run_cli_with_tiles(tmp_path):
+    path = write_spec(tmp_path, steps=SPEC["steps"][:2], sinks={"geotiff": ["ndvi"]})
+    done = subprocess.run([sys.executable, "-m", "sep3d.cli", "run", str(path), "--out", str(tmp_path / "o"),
+                           "--tiles", "32", "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "ndvi" in done.stdout and (tmp_path / "o" / "ndvi.tif").exists()
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(scene={"url": "x"}), "`scene` must be"),
+    (dict(steps=[{"median": {}}]), "unknown step 'median'"),
+    (dict(steps=[{"pca": {"n_components": 2, "whiten": True}}]), "unknown argument 'whiten'"),
+    (dict(steps=[{"index": {"index": "ndvi", "input": "denoised"}}]), "is not an earlier output"),
+    (dict(steps=[{"index": {"index": "ndvi", "name": "a"}}, {"pca": {"input": "a"}}]), "'a' is not a cube"),
+    (dict(steps=[{"spatial_spectral": {"spatial": {"gaussian": {}}}}]), r"needs \['sigma'\]"),
+    (dict(sinks={"png": {}}), "unknown sink 'png'"),
+    (dict(sinks={"geotiff": ["nothing"]}), "'nothing', which is not a step output"),
+    (dict(sinks={"geotiff": ["regions"]}), "is a table"),
+    (dict(tiles={"size": 2}), "`tiles` must be"),
+    (dict(colour="red"), "unknown key 'colour'"),
+])
+def test_spec_errors_name_the_key(tmp_path, change, match):
+    with pytest.raises(pipeline.SpecError, match=match):
+        pipeline.load_spec(write_spec(tmp_path, **change))
+
+
+def test_the_shipped_spec_validates():
+    spec = pipeline.load_spec(Path(__file__).parents[1] / "pipelines" / "hyperspectral.yaml")
+    assert isinstance(spec, scene_module.ScenePipeline)
+    assert [s.kind for s in spec.steps][:2] == ["spatial_spectral", "index"]
