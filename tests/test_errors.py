@@ -98,7 +98,7 @@ def test_read_only_output_is_refused():
 
 def test_plan_construction_errors():
     op = FIR([1.0, 2.0, 1.0])
-    with pytest.raises(TypeError, match="`ops` must hold FIR or IIR operators or None"):
+    with pytest.raises(TypeError, match="`ops` must hold FIR, IIR or VaryingFIR operators or None"):
         Term(1.0, (op, [1, 2, 1]))
     with pytest.raises(ValueError, match="`outputs` must hold at least one Output"):
         FilterPlan((), (0, 0))
