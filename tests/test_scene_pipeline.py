@@ -83,6 +83,35 @@ def test_tiled_run_mosaics_equal_the_whole_run(whole_run, tmp_path):
     assert again["tiles"]["skipped"] == 12
 
 
+def test_library_csv_and_label_raster_from_files(whole_run, tmp_path):
+    """`library: file.csv` and `labels: file.tif` give what `truth` gives."""
+    _, whole = whole_run
+    from sep3d.datasets import synthetic_cube
+    from sep3d.io import write_raster
+
+    _, truth = synthetic_cube((40, 44, 52), seed=3, nodata=False)
+    lib = truth["endmembers"]
+    rows = ["wavelength," + ",".join(lib.endmember.values)]
+    rows += [f"{float(w)!r}," + ",".join(repr(float(v)) for v in lib.values[:, i]) for i, w in enumerate(lib.wavelength.values)]
+    (tmp_path / "lib.csv").write_text("\n".join(rows) + "\n")
+    write_raster(truth["labels"], tmp_path / "labels.tif")
+    steps = SPEC["steps"][:1] + [{"sam": {"name": "sam", "input": "denoised", "library": "lib.csv"}},
+                                 {"region_stats": {"name": "regions", "input": "denoised", "labels": "labels.tif"}}]
+    spec = pipeline.load_spec(write_spec(tmp_path, steps=steps, sinks={"geotiff": ["sam"]}))
+    spec.run(out=tmp_path / "o")
+    with rasterio.open(whole / "sam.tif") as a, rasterio.open(tmp_path / "o" / "sam.tif") as b:
+        np.testing.assert_allclose(b.read(), a.read(), rtol=1e-6)
+    assert (tmp_path / "o" / "regions.csv").read_text() == (whole / "regions.csv").read_text()
+    missing = pipeline.load_spec(write_spec(tmp_path, steps=steps[:2] + [{"sam": {"name": "s2", "input": "denoised",
+                                                                                  "library": "nope.csv"}}],
+                                            sinks={"geotiff": ["sam"]}))
+    with pytest.raises(FileNotFoundError, match="`library` does not exist"):
+        missing.run(out=tmp_path / "o2")
+    no_truth = pipeline.load_spec(write_spec(tmp_path, scene={"file": str(whole / "scene.tif")}))
+    with pytest.raises(pipeline.SpecError, match=r"`(labels|library): truth` needs a synthetic_cube scene"):
+        no_truth.run(out=tmp_path / "o3")
+
+
 def test_sep3d_run_cli_with_tiles(tmp_path):
     path = write_spec(tmp_path, steps=SPEC["steps"][:2], sinks={"geotiff": ["ndvi"]})
     done = subprocess.run([sys.executable, "-m", "sep3d.cli", "run", str(path), "--out", str(tmp_path / "o"),

@@ -214,7 +214,7 @@ class ScenePipeline:
             t0 = time.perf_counter()
             data = outputs[step.input]
             if step.kind == "region_stats":
-                tables[step.name] = spectral.region_stats(data, _labels(step.args.get("labels"), context, data))
+                tables[step.name] = spectral.region_stats(data, _labels(step.args.get("labels"), context))
             else:
                 fitted[step.name] = getattr(spectral, step.kind)(data, n_components=step.args.get("n_components"))
             seconds[step.name + " (fit)" if step.kind in _FIT_STEPS else step.name] = round(
@@ -361,35 +361,41 @@ def run_steps(steps, cube, fitted, context, seconds, only_cubes=False):
     return outputs
 
 
+def _truth(context, key, what):
+    """The synthetic scene's truth[key] (`what` names the spec key asking for it)."""
+    if context.get("truth") is None:
+        raise SpecError(f"`{what}: truth` needs a synthetic_cube scene")
+    return context["truth"][key]
+
+
+def _spec_path(path, context, what):
+    path = Path(path)
+    path = path if path.is_absolute() else Path(context["base"]) / path
+    if not path.exists():
+        raise FileNotFoundError(f"`{what}` does not exist: {path}")
+    return path
+
+
 def _library(library, context):
     """Endmember spectra: 'truth' (the synthetic cube's) or a CSV (wavelength, then one column per endmember)."""
     import xarray as xr
 
     if library == "truth":
-        if context.get("truth") is None:
-            raise SpecError("`library: truth` needs a synthetic_cube scene")
-        return context["truth"]["endmembers"]
-    path = Path(library)
-    path = path if path.is_absolute() else Path(context["base"]) / path
-    if not path.exists():
-        raise FileNotFoundError(f"`library` CSV does not exist: {path}")
-    with open(path, newline="") as fh:
+        return _truth(context, "endmembers", "library")
+    with open(_spec_path(library, context, "library"), newline="") as fh:
         rows = list(csv.reader(fh))
     header, values = rows[0], np.array(rows[1:], dtype=np.float64)
     return xr.DataArray(values[:, 1:].T, dims=("endmember", "band"),
                         coords={"endmember": header[1:], "wavelength": ("band", values[:, 0])})
 
 
-def _labels(labels, context, like):
+def _labels(labels, context):
+    """A label raster: 'truth' (the synthetic cube's regions) or a single-band raster file."""
     if labels == "truth":
-        if context.get("truth") is None:
-            raise SpecError("`labels: truth` needs a synthetic_cube scene")
-        return context["truth"]["labels"]
+        return _truth(context, "labels", "labels")
     from ..io import open_raster
 
-    path = Path(labels)
-    path = path if path.is_absolute() else Path(context["base"]) / path
-    return open_raster(path, chunks=None).squeeze(drop=True).astype(np.int32)
+    return open_raster(_spec_path(labels, context, "labels"), chunks=None).squeeze(drop=True).astype(np.int32)
 
 
 def write_table(table, path):
