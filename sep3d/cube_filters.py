@@ -101,10 +101,10 @@ def _positive_per_axis(value, n, name, allow_zero=True):
 
 
 def _spatial_ops(spec, axes, spacing, ndim):
-    """(ops per axis, scale, smoothing?) of the spatial filter on `axes` (spacing per axis)."""
+    """(ops per axis, scale) of the spatial filter on `axes` (spacing per axis)."""
     ops = [None] * ndim
     if spec is None:
-        return ops, 1.0, False
+        return ops, 1.0
     kind, args = spec
     n = len(axes)
     scale = 1.0
@@ -114,7 +114,7 @@ def _spatial_ops(spec, axes, spacing, ndim):
             width = max(1, int(round(s / spacing[ax])))
             if width > 1:
                 ops[ax] = moving_average(width)
-        return ops, 1.0, True
+        return ops, 1.0
     orders = _int_per_axis(args["order"], n, "spatial order")
     if kind == "derivative" and args["sigma"] is None:
         if any(o > 2 for o in orders):
@@ -125,7 +125,7 @@ def _spatial_ops(spec, axes, spacing, ndim):
                 taps = difference_taps(o) * (0.5 if o == 1 else 1.0)  # central: f(x+1) - f(x-1) over 2
                 ops[ax] = FIR(taps)
                 scale /= spacing[ax] ** o
-        return ops, scale, False
+        return ops, scale
     sigmas = _positive_per_axis(args["sigma"], n, "spatial sigma")
     method = args.get("method", "fir")
     if method not in ("fir", "recursive"):
@@ -142,7 +142,7 @@ def _spatial_ops(spec, axes, spacing, ndim):
         else:
             ops[ax] = FIR(gaussian_taps(s_px, o, gaussian_radius(s_px, float(args["truncate"]), r)))
         scale /= spacing[ax] ** o
-    return ops, scale, not any(orders)
+    return ops, scale
 
 
 def _band_positions(n, wavelengths):
@@ -219,7 +219,7 @@ def plan_spatial_spectral(shape, *, spatial=None, spectral=None, band_axis=0, wa
     spectral = _spec(spectral, "spectral", SPECTRAL_KINDS)
     if spatial is None and spectral is None:
         raise ValueError("give `spatial`, `spectral` or both")
-    ops, scale, _ = _spatial_ops(spatial, axes, full_spacing, len(shape))
+    ops, scale = _spatial_ops(spatial, axes, full_spacing, len(shape))
     op, band_scale, band_mode = _spectral_op(spectral, shape[band_axis], wavelengths)
     ops[band_axis] = op
     if band_mode is not None:
@@ -227,6 +227,12 @@ def plan_spatial_spectral(shape, *, spatial=None, spectral=None, band_axis=0, wa
     name = "spatial_spectral"
     return FilterPlan((Output((Term(scale * band_scale, tuple(ops)),)),), tuple(modes), check_cval(cval), None,
                       name)
+
+
+def _is_smoothing(spatial):
+    """True for a spatial filter with non-negative weights (normalised convolution applies)."""
+    kind, args = _spec(spatial, "spatial", SPATIAL_KINDS)
+    return kind == "box" or (kind == "gaussian" and not any(np.atleast_1d(args["order"])))
 
 
 def _nodata_mask_plan(plan, band_axis):
@@ -334,9 +340,6 @@ def spatial_spectral(cube, *, spatial=None, spectral=None, band_axis=0, waveleng
     plan = plan_spatial_spectral(arr.shape, spatial=spatial, spectral=spectral, band_axis=band_axis,
                                  wavelengths=wavelengths, spacing=spacing, mode=mode, cval=cval)
     band_axis = check_band_axis(band_axis, arr.ndim)
-    smoothing = spatial is not None and _spatial_ops(_spec(spatial, "spatial", SPATIAL_KINDS),
-                                                     tuple(a for a in range(arr.ndim) if a != band_axis),
-                                                     [1.0] * arr.ndim, arr.ndim)[2]
     if nodata == "propagate" or arr.dtype.kind != "f" or spatial is None:
         return _run(plan, arr, backend, output)
     xp = _xp(arr)
@@ -344,7 +347,7 @@ def spatial_spectral(cube, *, spatial=None, spectral=None, band_axis=0, waveleng
     lazy = backends.array_kind(arr) == "dask"
     if not lazy and not bool(invalid.any()):  # sync
         return _run(plan, arr, backend, output)
-    if not smoothing:  # a derivative: NaN propagates; masked pixels stay NaN
+    if not _is_smoothing(spatial):  # a derivative: NaN propagates; masked pixels stay NaN
         result = _run(plan, arr, backend, output)
         return _mask(result, invalid, band_axis, xp, lazy)
     filled = xp.where(xp.expand_dims(invalid, band_axis), arr.dtype.type(0), arr)
@@ -438,14 +441,11 @@ def depthwise_separable(cube, *, spatial=None, pointwise, bias=None, band_axis=0
     matrix = m.astype(dtype)
     if backends.array_kind(arr) == "cupy":
         matrix = xp.asarray(matrix)
-    if backends.array_kind(arr) == "dask":
-        if len(arr.chunks[band_axis]) > 1:
-            arr = arr.rechunk({band_axis: -1})
-        mixed = xp.moveaxis(xp.tensordot(matrix, arr.astype(dtype, copy=False), axes=([1], [band_axis])), 0,
-                            band_axis)
-    else:
-        mixed = xp.moveaxis(xp.tensordot(matrix, arr.astype(dtype, copy=False), axes=([1], [band_axis])), 0,
-                            band_axis)
+    lazy = backends.array_kind(arr) == "dask"
+    if lazy and len(arr.chunks[band_axis]) > 1:
+        arr = arr.rechunk({band_axis: -1})
+    mixed = xp.moveaxis(xp.tensordot(matrix, arr.astype(dtype, copy=False), axes=([1], [band_axis])), 0, band_axis)
+    if not lazy:
         mixed = xp.ascontiguousarray(mixed)
     if bias is not None:
         shape = [1] * arr.ndim
