@@ -28,6 +28,7 @@ from .filters import (
     separable,
 )
 from .cube_filters import depthwise_separable, spatial_spectral
+from .decompose import SeparableKernel, decompose, separable_correlate
 from .plan import FilterPlan
 
 if importlib.util.find_spec("xarray") is not None:  # a dependency; absent only on bare GPU images
@@ -37,8 +38,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FilterPlan",
+    "SeparableKernel",
     "box",
     "chunked",
+    "decompose",
     "depthwise_separable",
     "describe",
     "difference_of_gaussians",
@@ -53,6 +56,7 @@ __all__ = [
     "ndimage",
     "plan",
     "separable",
+    "separable_correlate",
     "set_num_threads",
     "spatial_spectral",
 ]
