@@ -38,7 +38,21 @@ def main(argv=None):
     rad.add_argument("--out", required=True, help="features.csv or features.parquet (one row per case)")
     _cluster_options(rad, retries=0)
 
+    cal = sub.add_parser("calibrate", help="measure this machine's speed per method (direct/separable/fft/recursive)")
+    cal.add_argument("--backend", default="cpu", choices=["cpu"], help="backend to calibrate (default: cpu)")
+    cal.add_argument("--quick", action="store_true", help="small volumes, a few seconds")
+
+    pln = sub.add_parser("plan", help="predict the time of each way to apply a kernel, and the choice")
+    pln.add_argument("--shape", required=True, help="array shape, e.g. 512,512,300")
+    pln.add_argument("--kernel", required=True,
+                     help="gaussian:sigma=6, box:size=7, random:size=15[,rank=3][,seed=0] or a .npy file")
+    pln.add_argument("--dtype", default="float32", help="array dtype (default: float32)")
+    pln.add_argument("--backend", default="cpu", choices=["cpu"], help="backend (default: cpu)")
+    pln.add_argument("--measure", action="store_true", help="also run each method once on random data")
+
     args = parser.parse_args(argv)
+    if args.command in ("calibrate", "plan"):
+        return _planner_command(parser, args)
     if args.command == "demo":
         from . import demo as demo_module
 
@@ -86,6 +100,31 @@ def main(argv=None):
         parser.exit(2, "sep3d batch: no items (give paths or --items-file)\n")
     return _finish(batch.run(items, step, args.out, scheduler=args.scheduler, retries=args.retries,
                              n_workers=args.workers))
+
+
+def _planner_command(parser, args):
+    import numpy as np
+
+    from . import planner
+
+    if args.command == "calibrate":
+        constants = planner.calibrate(backend=args.backend, quick=args.quick)
+        for method, rate in constants["work_per_s"].items():
+            print(f"  {method:<10s} {rate:10.3g} work/s   overhead {constants['overhead_s'][method]:.1e} s")
+        print(f"  {'memory':<10s} {constants['bytes_per_s']:10.3g} bytes/s")
+        print(f"calibration written to {constants['path']}")
+        return 0
+    try:
+        shape = tuple(int(s) for s in args.shape.split(","))
+    except ValueError:
+        parser.exit(2, f"sep3d plan: --shape must be ints joined by ','; got {args.shape!r}\n")
+    try:
+        kernel = planner.parse_kernel(args.kernel, ndim=len(shape))
+        table = planner.plan_methods(kernel, shape, np.dtype(args.dtype), args.backend, measure=args.measure)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        parser.exit(2, f"sep3d plan: {exc}\n")
+    print(table)
+    return 0
 
 
 def _cluster_options(parser, retries=1):

@@ -1,0 +1,739 @@
+"""Which way to run a correlation: a cost model, a per-machine calibration, and the choice.
+
+A kernel can be applied four ways; :func:`plan_methods` predicts the time of each for an
+array of a given shape and dtype and :func:`choose_method` picks the fastest prediction
+(``sep3d.convolution.convolve(..., method="auto")`` asks it).
+
+The model
+---------
+Each method is reduced to two totals for the whole array, *work* and *bytes*:
+
+=============  ======================================  =====================================
+method         work (per output voxel)                 bytes moved (whole array)
+=============  ======================================  =====================================
+direct         ``prod(k)`` multiply-adds               ``2 * N * itemsize`` (in + out)
+separable      ``R * sum(k)`` (R terms, one pass each  ``R * ndim`` passes x (read + write)
+               axis; Gaussian: ``sum(2 r + 1)``)       x ``N * itemsize`` (memory-bound)
+fft            ``a * P * log2(P) * 3 / N`` with        6 passes over the padded complex
+               ``a = 2.5`` (forward image + kernel +   array of ``P`` voxels
+               inverse) + the spectrum product
+recursive      16 per sample per filtered axis         ``ndim`` passes x (read + write)
+               (Gaussian specs only)
+=============  ======================================  =====================================
+
+``N`` is the number of voxels, ``k`` the kernel shape, ``P = prod(next_fast_len(n + k - 1,
+real=True))`` the padded size, ``R`` the number of separable terms that reproduce the
+kernel to a relative error of 1e-6 (:func:`sep3d.decompose.decompose`; 1 for a Gaussian).
+Work and bytes become seconds with per-machine throughput constants::
+
+    predicted = max(work / work_per_s[method], bytes / bytes_per_s) + overhead_s[method]
+
+``work_per_s`` is an *effective* rate (it absorbs vectorisation, threads and cache
+effects of each implementation), ``bytes_per_s`` a streaming copy rate and
+``overhead_s`` a fixed per-call cost. :func:`calibrate` measures ``work_per_s`` (median
+of ``work / seconds`` over a few kernel sizes) and ``bytes_per_s``; the overheads stay at
+their defaults. Without a calibration the conservative defaults of
+:data:`DEFAULT_CONSTANTS` are used, so :func:`choose_method` always works.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_CONSTANTS",
+    "METHODS",
+    "MethodRow",
+    "MethodTable",
+    "calibrate",
+    "calibration_path",
+    "choose_method",
+    "cost_model",
+    "load_calibration",
+    "parse_kernel",
+    "plan_methods",
+]
+
+#: Every method the planner knows, in table order.
+METHODS = ("direct", "separable", "fft", "recursive")
+#: Backends with a cost model.
+BACKENDS = ("cpu",)
+#: Relative error a separable decomposition must reach to count as exact.
+RANK_TOL = 1e-6
+#: The largest rank searched for a 3-D kernel (a CP search beyond this costs seconds).
+RANK_SEARCH_CAP = 8
+#: FFT work per transformed voxel: ``FFT_FACTOR * log2(P)`` (a real FFT, ~2.5 N log2 N flops).
+FFT_FACTOR = 2.5
+#: Multiply-adds per sample and axis of the recursive Gaussian.
+RECURSIVE_MACS = 16
+#: Methods predicted to take longer than this are not measured (``measure=True``).
+MEASURE_LIMIT_S = 30.0
+
+#: Constants used when no calibration exists: about half the rates measured by
+#: ``calibrate(quick=True)`` on a 2-core x86 VM (direct 5.9e8, separable 3.5e9, fft 3.2e9,
+#: recursive 8.0e8 work/s, copy 1.8e10 B/s), rounded down, keeping their ratios roughly,
+#: so a faster machine's calibration makes every method look faster, none slower.
+DEFAULT_CONSTANTS = {
+    "backend": "cpu",
+    "source": "defaults",
+    "work_per_s": {"direct": 3.0e8, "separable": 1.5e9, "fft": 1.5e9, "recursive": 4.0e8},
+    "bytes_per_s": 8.0e9,
+    "overhead_s": {"direct": 1e-4, "separable": 5e-4, "fft": 5e-4, "recursive": 5e-4},
+}
+
+_RANK_CACHE = {}
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def _check_backend(backend):
+    if backend not in BACKENDS:
+        raise NotImplementedError(f"`backend` must be one of {list(BACKENDS)} for the planner; got {backend!r}")
+    return backend
+
+
+def _check_shape(shape):
+    try:
+        dims = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"`shape` must be a sequence of ints; got {shape!r}") from None
+    if not dims or any(s < 1 for s in dims):
+        raise ValueError(f"`shape` must hold at least one int >= 1; got {shape!r}")
+    return dims
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt.kind not in "biuf":
+        raise TypeError(f"`dtype` must be a real numeric dtype; got {dt}")
+    return dt
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """A normalised kernel: ``sigma`` per axis for a Gaussian spec, else ``array``."""
+
+    shape: tuple
+    array: object = None
+    sigma: tuple = None
+
+    @property
+    def is_gaussian(self):
+        return self.sigma is not None
+
+    def describe(self):
+        if self.is_gaussian:
+            return "gaussian sigma=" + "x".join(f"{s:g}" for s in self.sigma)
+        return "array " + "x".join(str(s) for s in self.shape)
+
+
+def _gaussian_sizes(sigma):
+    from .kernels import gaussian_radius
+
+    return tuple(2 * gaussian_radius(s) + 1 if s > 0 else 1 for s in sigma)
+
+
+def _check_kernel(kernel, ndim):
+    if isinstance(kernel, tuple) and len(kernel) == 2 and isinstance(kernel[0], str):
+        kind, sigma = kernel
+        if kind != "gaussian":
+            raise ValueError(f"`kernel` spec must be ('gaussian', sigma); got kind {kind!r}")
+        sig = np.broadcast_to(np.asarray(sigma, dtype=float), (ndim,)) if np.ndim(sigma) == 0 else \
+            np.asarray(sigma, dtype=float)
+        if sig.shape != (ndim,):
+            raise ValueError(f"`kernel` sigma must be one value or one per axis ({ndim}); got {sigma!r}")
+        if not np.all(np.isfinite(sig)) or np.any(sig < 0):
+            raise ValueError(f"`kernel` sigma must be finite and >= 0; got {sigma!r}")
+        sig = tuple(float(s) for s in sig)
+        return _Kernel(_gaussian_sizes(sig), sigma=sig)
+    k = np.asarray(kernel)
+    if k.dtype.kind not in "biuf":
+        raise TypeError(f"`kernel` must be a real numeric array or ('gaussian', sigma); got dtype {k.dtype}")
+    if k.ndim != ndim or k.size == 0:
+        raise ValueError(f"`kernel` must be a non-empty {ndim}-D array (as `shape`); got shape {k.shape}")
+    return _Kernel(tuple(k.shape), array=k.astype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------
+# the cost model
+
+
+def _multilinear_rank(k, tol):
+    """Largest rank over the mode unfoldings (a lower bound on the separable rank)."""
+    norm = np.linalg.norm(k)
+    ranks = []
+    for ax in range(k.ndim):
+        s = np.linalg.svd(np.moveaxis(k, ax, 0).reshape(k.shape[ax], -1), compute_uv=False)
+        tail = np.sqrt(np.cumsum((s ** 2)[::-1])[::-1])  # tail[r]: error keeping r values
+        ranks.append(int(np.count_nonzero(tail > tol * norm)))
+    return max(ranks)
+
+
+def _separable_rank(k):
+    """(rank, SeparableKernel or None, note) for an exact (tol 1e-6) decomposition, cached.
+
+    rank is None when no exact decomposition worth running was found.
+    """
+    from .decompose import decompose
+
+    key = (k.shape, hashlib.sha1(np.ascontiguousarray(k).tobytes()).hexdigest())
+    if key in _RANK_CACHE:
+        return _RANK_CACHE[key]
+    if not np.any(k):
+        result = (None, None, "all-zero kernel")
+    elif k.ndim == 1:
+        result = (1, None, "")
+    elif k.ndim not in (2, 3):
+        result = (None, None, f"{k.ndim}-D kernel not decomposed")
+    else:
+        useful = (k.size - 1) // sum(k.shape)  # above this, separable needs more MACs than direct
+        lower = _multilinear_rank(k, RANK_TOL)
+        cap = useful if k.ndim == 2 else min(useful, RANK_SEARCH_CAP)
+        if lower > cap or cap < 1:
+            result = (None, None, f"rank >= {lower}: no cheaper exact decomposition")
+        else:
+            sk = decompose(k, tol=RANK_TOL, max_rank=min(cap, _bound(k.shape)))
+            if sk.relative_error <= RANK_TOL:
+                result = (sk.rank, sk, "")
+            else:
+                result = (None, None, f"no exact decomposition with rank <= {cap}")
+    if len(_RANK_CACHE) > 64:
+        _RANK_CACHE.clear()
+    _RANK_CACHE[key] = result
+    return result
+
+
+def _bound(shape):
+    s = sorted(shape)
+    return s[0] if len(s) == 2 else s[0] * s[1]
+
+
+def _fft_padded(shape, kshape):
+    from scipy.fft import next_fast_len
+
+    return tuple(next_fast_len(n + k - 1, real=True) for n, k in zip(shape, kshape))
+
+
+def cost_model(kernel, shape, dtype=np.float32):
+    """Work and bytes of every applicable method (no timing, no constants).
+
+    Parameters
+    ----------
+    kernel : array_like or tuple
+        An N-D correlation kernel, or ``("gaussian", sigma)`` with `sigma` in voxels
+        (one value or one per axis).
+    shape : sequence of int
+        Shape of the array to filter (as many axes as the kernel).
+    dtype : dtype, optional
+        Dtype of the array; integer and bool arrays are computed in float32.
+
+    Returns
+    -------
+    dict
+        ``{method: {"macs_per_voxel", "work", "bytes", "passes", "note", ...}}`` for the
+        applicable methods; fft also has ``"padded"``, separable ``"rank"``.
+
+    Raises
+    ------
+    ValueError
+        A kernel whose rank differs from `shape`'s, an unknown spec kind, a bad sigma
+        or shape.
+    TypeError
+        A non-numeric kernel or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = cost_model(np.ones((3, 3, 3)), (64, 64, 64))
+    >>> c["direct"]["macs_per_voxel"], c["separable"]["macs_per_voxel"], c["fft"]["padded"]
+    (27, 9, (72, 72, 72))
+    >>> cost_model(("gaussian", 2.0), (32, 32, 32))["recursive"]["macs_per_voxel"]
+    48
+    """
+    dims = _check_shape(shape)
+    kern = _check_kernel(kernel, len(dims))
+    costs = _costs(kern, dims, _check_dtype(dtype))
+    costs.pop("_notes", None)
+    return costs
+
+
+def _costs(kern, dims, dt):
+    item = np.result_type(dt, np.float32).itemsize
+    n = math.prod(dims)
+    ks = kern.shape
+    out = {"direct": {"macs_per_voxel": math.prod(ks), "passes": 1, "bytes": 2 * n * item, "note": ""}}
+    if kern.is_gaussian:
+        rank, note = 1, ""
+        filtered = [k for k in ks if k > 1]
+    else:
+        rank, _, note = _separable_rank(kern.array)
+        filtered = list(ks)
+    if rank is not None:
+        passes = rank * len(filtered)
+        out["separable"] = {"macs_per_voxel": rank * sum(filtered), "passes": passes, "rank": rank,
+                            "bytes": passes * 2 * n * item, "note": f"rank {rank}"}
+    padded = _fft_padded(dims, ks)
+    p = math.prod(padded)
+    work = FFT_FACTOR * p * math.log2(max(p, 2)) * 3 + 3 * p  # 3 transforms + spectrum product
+    out["fft"] = {"macs_per_voxel": work / n, "passes": 6, "padded": padded,
+                  "bytes": 6 * p * 2 * item, "note": "pad " + "x".join(map(str, padded))}
+    if kern.is_gaussian:
+        axes = sum(1 for s in kern.sigma if s > 0)
+        out["recursive"] = {"macs_per_voxel": RECURSIVE_MACS * axes, "passes": axes,
+                            "bytes": axes * 2 * n * item, "note": ""}
+    for entry in out.values():
+        entry["work"] = entry["macs_per_voxel"] * n
+    if not kern.is_gaussian and rank is None:
+        out["_notes"] = (f"separable not applicable: {note}",)
+    return out
+
+
+def _predict(entry, method, constants):
+    rate = constants["work_per_s"][method]
+    return max(entry["work"] / rate, entry["bytes"] / constants["bytes_per_s"]) + constants["overhead_s"][method]
+
+
+# ---------------------------------------------------------------------------------------
+# calibration
+
+
+def calibration_path(backend="cpu"):
+    """Where :func:`calibrate` caches its constants: ``$SEP3D_CALIBRATION``, else
+    ``sep3d.datasets.data_dir() / f"calibration-{backend}-{platform.node()}.json"``."""
+    env = os.environ.get("SEP3D_CALIBRATION")
+    if env:
+        return Path(env)
+    from .datasets import data_dir
+
+    return data_dir() / f"calibration-{backend}-{platform.node()}.json"
+
+
+def load_calibration(backend="cpu", *, path=None):
+    """The cached constants of :func:`calibrate`, or :data:`DEFAULT_CONSTANTS` without one.
+
+    Parameters
+    ----------
+    backend : {'cpu'}, optional
+    path : str or Path, optional
+        The JSON file to read; default :func:`calibration_path`.
+
+    Returns
+    -------
+    dict
+        ``{"work_per_s": {method: rate}, "bytes_per_s": rate, "overhead_s": {method: s},
+        "source": ...}``; missing entries are filled from the defaults.
+
+    Raises
+    ------
+    NotImplementedError
+        A backend without a cost model.
+    ValueError
+        A file that is not a calibration JSON.
+
+    Examples
+    --------
+    >>> load_calibration(path="/nonexistent.json")["source"]
+    'defaults'
+    """
+    _check_backend(backend)
+    path = Path(path) if path is not None else calibration_path(backend)
+    constants = json.loads(json.dumps(DEFAULT_CONSTANTS))
+    if not path.is_file():
+        return constants
+    try:
+        data = json.loads(path.read_text())
+        for key in ("work_per_s", "overhead_s"):
+            constants[key].update({m: float(v) for m, v in data.get(key, {}).items() if m in METHODS})
+        constants["bytes_per_s"] = float(data.get("bytes_per_s", constants["bytes_per_s"]))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"calibration file {str(path)!r} is not a sep3d calibration: {exc}") from None
+    constants["source"] = str(path)
+    return constants
+
+
+def _time(func, repeats=3):
+    func()  # warm-up: numba compilation, FFT plans, page faults
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _runner(method, kern, image):
+    """A no-argument callable that runs `method` once on `image`."""
+    import scipy.ndimage as ndi
+
+    from .decompose import separable_correlate
+    from .filters import gaussian
+
+    if method == "recursive":
+        return lambda: gaussian(image, kern.sigma, method="recursive")
+    if method == "separable":
+        if kern.is_gaussian:
+            return lambda: gaussian(image, kern.sigma, method="fir")
+        if kern.array.ndim == 1:
+            return lambda: ndi.correlate1d(image, kern.array, axis=0)
+        sk = _separable_rank(kern.array)[1]
+        return lambda: separable_correlate(image, sk)
+    dense = _dense(kern).astype(image.dtype)
+    if method == "direct":
+        return lambda: ndi.correlate(image, dense)
+    return lambda: _fft_correlate(image, dense)
+
+
+def _dense(kern):
+    if not kern.is_gaussian:
+        return kern.array
+    from .kernels import gaussian_taps
+
+    dense = np.ones(())
+    for s, k in zip(kern.sigma, kern.shape):
+        dense = np.multiply.outer(dense, gaussian_taps(s, 0, k // 2) if s > 0 else np.ones(1))
+    return dense
+
+
+def _fft_correlate(image, kernel):
+    """Correlation through a zero-padded real FFT (timing stand-in for the fft method)."""
+    from scipy import fft
+
+    padded = _fft_padded(image.shape, kernel.shape)
+    axes = tuple(range(image.ndim))
+    spec = fft.rfftn(image, padded, axes=axes)
+    spec *= np.conj(fft.rfftn(kernel, padded, axes=axes))
+    full = fft.irfftn(spec, padded, axes=axes)
+    return full[tuple(slice(0, n) for n in image.shape)]
+
+
+def calibrate(*, backend="cpu", quick=False, path=None):
+    """Measure this machine's throughput per method and cache it as JSON.
+
+    Parameters
+    ----------
+    backend : {'cpu'}, optional
+    quick : bool, optional
+        64^3 volumes and two kernel sizes per method (a few seconds) instead of 128^3
+        and three sizes.
+    path : str or Path, optional
+        Where to write; default :func:`calibration_path`.
+
+    Returns
+    -------
+    dict
+        The constants (as :func:`load_calibration` returns them) plus ``"path"`` and
+        ``"measurements"`` (method, kernel, work, bytes, seconds).
+
+    Raises
+    ------
+    NotImplementedError
+        A backend without a cost model.
+
+    Notes
+    -----
+    Each run is the median of 3 after one warm-up call, on float32 random data:
+    direct = ``scipy.ndimage.correlate``; separable = ``sep3d.gaussian(method='fir')``
+    (rank 1, sum(k) taps); fft = ``scipy.fft.rfftn`` + ``irfftn`` on the padded volume;
+    recursive = ``sep3d.gaussian(method='recursive')``. ``work_per_s[m]`` is the median
+    of ``work / seconds`` over the runs of ``m``; ``bytes_per_s`` comes from a copy of the
+    volume. The overheads are not fitted.
+    """
+    _check_backend(backend)
+    n = 64 if quick else 128
+    dims = (n, n, n)
+    dt = np.dtype(np.float32)
+    image = np.random.default_rng(0).standard_normal(dims).astype(dt)
+    cases = {
+        "direct": [np.ones((k,) * 3) for k in ((3, 5) if quick else (3, 5, 7))],
+        "separable": [("gaussian", s) for s in ((1.0, 3.0) if quick else (1.0, 3.0, 6.0))],
+        "fft": [np.ones((k,) * 3) for k in ((9, 31) if quick else (9, 31, 63))],
+        "recursive": [("gaussian", s) for s in ((2.0,) if quick else (2.0, 8.0))],
+    }
+    measurements, rates = [], {}
+    for method, kernels in cases.items():
+        ratios = []
+        for kernel in kernels:
+            kern = _check_kernel(kernel, 3)
+            entry = _costs(kern, dims, dt)[method]
+            secs = _time(_runner(method, kern, image))
+            ratios.append(entry["work"] / secs)
+            measurements.append({"method": method, "kernel": kern.describe(), "work": entry["work"],
+                                 "bytes": entry["bytes"], "seconds": secs})
+        rates[method] = float(np.median(ratios))
+    dst = np.empty_like(image)
+    bandwidth = 2 * image.nbytes / _time(lambda: np.copyto(dst, image))
+    path = Path(path) if path is not None else calibration_path(backend)
+    data = {"backend": backend, "node": platform.node(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "quick": bool(quick), "work_per_s": rates, "bytes_per_s": bandwidth,
+            "overhead_s": dict(DEFAULT_CONSTANTS["overhead_s"]), "measurements": measurements}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    result = load_calibration(backend, path=path)
+    result.update(path=str(path), measurements=measurements)
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# the table and the choice
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One method of a :class:`MethodTable` (``measured_s`` None: not measured;
+    ``skipped`` True: not measured because predicted above 30 s)."""
+
+    method: str
+    macs_per_voxel: float
+    bytes: int
+    predicted_s: float
+    measured_s: object = None
+    skipped: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MethodTable:
+    """Predicted (and optionally measured) cost of each applicable method.
+
+    Attributes
+    ----------
+    rows : tuple of MethodRow
+    choice : str
+        The method with the smallest prediction.
+    kernel, shape, dtype, calibration : description of the problem and the constants' source.
+    notes : tuple of str
+        Why a method is missing (e.g. no exact separable decomposition).
+    """
+
+    rows: tuple
+    choice: str
+    kernel: str
+    shape: tuple
+    dtype: str
+    calibration: str = "defaults"
+    notes: tuple = ()
+
+    @property
+    def methods(self):
+        return tuple(r.method for r in self.rows)
+
+    def __getitem__(self, method):
+        for row in self.rows:
+            if row.method == method:
+                return row
+        raise KeyError(method)
+
+    def __str__(self):
+        head = (f"kernel {self.kernel} on {'x'.join(map(str, self.shape))} {self.dtype} "
+                f"(constants: {self.calibration})")
+        lines = [head, f"{'method':<10s} {'MACs/voxel':>12s} {'MB moved':>10s} {'predicted s':>12s} "
+                       f"{'measured s':>11s}  note"]
+        for r in self.rows:
+            measured = "skipped" if r.skipped else ("-" if r.measured_s is None else f"{r.measured_s:.4g}")
+            lines.append(f"{r.method:<10s} {r.macs_per_voxel:>12.1f} {r.bytes / 1e6:>10.1f} "
+                         f"{r.predicted_s:>12.4g} {measured:>11s}  {r.note}".rstrip())
+        lines.extend(self.notes)
+        lines.append(f"choice: {self.choice}")
+        return "\n".join(lines)
+
+
+def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, measure=False, calibration=None):
+    """Predict (and optionally measure) every applicable way to correlate with `kernel`.
+
+    Parameters
+    ----------
+    kernel : array_like or tuple
+        An N-D correlation kernel, or ``("gaussian", sigma)`` with `sigma` in voxels.
+    shape : sequence of int
+        Shape of the array to filter.
+    dtype : dtype, optional
+        Its dtype. Default float32.
+    backend : {'cpu'}, optional
+    measure : bool, optional
+        Also run each method once on random data of `shape` (after a warm-up call);
+        methods predicted above 30 s are marked skipped.
+    calibration : dict, optional
+        Constants as returned by :func:`load_calibration`; default that of `backend`.
+
+    Returns
+    -------
+    MethodTable
+        direct, separable (when an exact decomposition of rank ``<= 8`` that needs fewer
+        MACs than direct exists), fft and, for Gaussian specs, recursive.
+
+    Raises
+    ------
+    ValueError
+        A kernel whose rank differs from `shape`'s, a bad sigma or shape.
+    TypeError
+        A non-numeric kernel or dtype.
+    NotImplementedError
+        A backend without a cost model.
+
+    Examples
+    --------
+    >>> t = plan_methods(("gaussian", 16.0), (64, 64, 64), calibration=DEFAULT_CONSTANTS)
+    >>> t.methods, t.choice
+    (('direct', 'separable', 'fft', 'recursive'), 'recursive')
+    """
+    _check_backend(backend)
+    dims = _check_shape(shape)
+    dt = _check_dtype(dtype)
+    kern = _check_kernel(kernel, len(dims))
+    constants = load_calibration(backend) if calibration is None else calibration
+    costs = _costs(kern, dims, dt)
+    notes = costs.pop("_notes", ())
+    image = None
+    rows = []
+    for method, entry in costs.items():
+        predicted = _predict(entry, method, constants)
+        measured, skipped = None, False
+        if measure:
+            if predicted > MEASURE_LIMIT_S:
+                skipped = True
+            else:
+                if image is None:
+                    image = np.random.default_rng(0).standard_normal(dims).astype(np.result_type(dt, np.float32))
+                measured = _time(_runner(method, kern, image), repeats=1)
+        rows.append(MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]), predicted,
+                              measured, skipped, entry["note"]))
+    choice = min(rows, key=lambda r: r.predicted_s).method
+    return MethodTable(tuple(rows), choice, kern.describe(), dims, str(dt), constants.get("source", "custom"),
+                       notes)
+
+
+def choose_method(kernel, shape, dtype=np.float32, backend="cpu"):
+    """The fastest predicted method: 'direct', 'separable', 'fft' (or 'recursive' for a
+    Gaussian spec), from the calibrated or the default constants.
+
+    Parameters
+    ----------
+    kernel, shape, dtype, backend
+        As for :func:`plan_methods`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> choose_method(np.ones((3, 3, 3)), (64, 64, 64)) in ("direct", "separable")
+    True
+    """
+    return plan_methods(kernel, shape, dtype, backend).choice
+
+
+# ---------------------------------------------------------------------------------------
+# kernels from text
+
+
+def _parse_sizes(text, ndim, what):
+    try:
+        vals = [int(v) for v in text.split("x")]
+    except ValueError:
+        raise ValueError(f"`{what}` must be an int or ints joined by 'x'; got {text!r}") from None
+    if len(vals) == 1:
+        vals *= ndim
+    if len(vals) != ndim or any(v < 1 for v in vals):
+        raise ValueError(f"`{what}` must be one or {ndim} ints >= 1; got {text!r}")
+    return tuple(vals)
+
+
+def _parse_int(text, what, minimum):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"`{what}` must be an int >= {minimum}; got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"`{what}` must be an int >= {minimum}; got {text!r}")
+    return value
+
+
+def parse_kernel(text, ndim=3):
+    """A kernel from its text form (the ``--kernel`` option of ``sep3d plan``).
+
+    Parameters
+    ----------
+    text : str
+        ``gaussian:sigma=S`` (S one float or ``SxSxS``, voxels) -> ``("gaussian", sigmas)``;
+        ``box:size=K`` -> a normalised box; ``random:size=K[,rank=R][,seed=N]`` -> a
+        random kernel, full rank or a sum of R random separable terms; ``path.npy`` ->
+        ``numpy.load(path)``. Sizes are one int or ``KxKxK``.
+    ndim : int, optional
+        Number of axes of the kernel. Default 3.
+
+    Returns
+    -------
+    tuple or numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        An unknown kind or parameter, a missing or malformed value.
+    FileNotFoundError
+        A ``.npy`` path that does not exist.
+
+    Examples
+    --------
+    >>> parse_kernel("gaussian:sigma=6")
+    ('gaussian', (6.0, 6.0, 6.0))
+    >>> parse_kernel("random:size=5,rank=2,seed=0").shape
+    (5, 5, 5)
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a str; got {type(text).__name__}")
+    if text.endswith(".npy"):
+        if not Path(text).is_file():
+            raise FileNotFoundError(f"kernel file {text!r} does not exist")
+        return np.load(text)
+    kind, sep, rest = text.partition(":")
+    allowed = {"gaussian": {"sigma"}, "box": {"size"}, "random": {"size", "rank", "seed"}}
+    if kind not in allowed:
+        raise ValueError(f"kernel kind must be one of {sorted(allowed)} or a .npy path; got {kind!r} in {text!r}")
+    params = {}
+    for part in filter(None, rest.split(",")):
+        name, eq, value = part.partition("=")
+        if not eq or not value:
+            raise ValueError(f"kernel parameter must be name=value; got {part!r} in {text!r}")
+        if name not in allowed[kind]:
+            raise ValueError(f"`{kind}` kernels take {sorted(allowed[kind])}; got parameter {name!r}")
+        params[name] = value
+    required = "sigma" if kind == "gaussian" else "size"
+    if required not in params:
+        raise ValueError(f"`{kind}` kernels need `{required}=`; got {text!r}")
+    if kind == "gaussian":
+        try:
+            sig = tuple(float(v) for v in params["sigma"].split("x"))
+        except ValueError:
+            raise ValueError(f"`sigma` must be a float or floats joined by 'x'; got {params['sigma']!r}") from None
+        if len(sig) == 1:
+            sig *= ndim
+        if len(sig) != ndim or not all(math.isfinite(s) and s >= 0 for s in sig):
+            raise ValueError(f"`sigma` must be one or {ndim} finite values >= 0; got {params['sigma']!r}")
+        return ("gaussian", sig)
+    size = _parse_sizes(params["size"], ndim, "size")
+    if kind == "box":
+        return np.full(size, 1.0 / math.prod(size))
+    rank = _parse_int(params["rank"], "rank", 1) if "rank" in params else None
+    seed = _parse_int(params.get("seed", "0"), "seed", 0)
+    rng = np.random.default_rng(seed)
+    if rank is None:
+        return rng.standard_normal(size)
+    kernel = np.zeros(size)
+    for _ in range(rank):
+        term = np.ones(())
+        for n in size:
+            term = np.multiply.outer(term, rng.standard_normal(n))
+        kernel += term
+    return kernel
