@@ -13,7 +13,7 @@ Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints i
 """
 import importlib.util
 
-from . import chunked, kernels, ndimage, plan
+from . import chunked, kernels, ndimage, plan, planner
 from .backends.cpu import get_num_threads, set_num_threads
 from .filters import (
     box,
@@ -27,6 +27,7 @@ from .filters import (
     laplacian_of_gaussian,
     separable,
 )
+from .convolution import convolve
 from .cube_filters import depthwise_separable, spatial_spectral
 from .decompose import SeparableKernel, decompose, separable_correlate
 from .plan import FilterPlan
@@ -41,6 +42,7 @@ __all__ = [
     "SeparableKernel",
     "box",
     "chunked",
+    "convolve",
     "decompose",
     "depthwise_separable",
     "describe",
@@ -55,6 +57,7 @@ __all__ = [
     "laplacian_of_gaussian",
     "ndimage",
     "plan",
+    "planner",
     "separable",
     "separable_correlate",
     "set_num_threads",

@@ -18,6 +18,7 @@ even sizes) and picks one of three algorithms:
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -172,8 +173,23 @@ def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype):
     return _crop(out, reach, arr.shape)
 
 
-def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend, output, dtype):
+#: Decompositions computed by method='separable', by kernel and tol (a few, most recent kept).
+_DECOMPOSED = {}
+
+
+def _decomposed(kernel, tol):
+    """``decompose(kernel, tol=tol)``, computed once per kernel (CP-ALS costs more than a small filter)."""
     from .decompose import decompose
+
+    key = (kernel.shape, kernel.dtype.str, hashlib.sha1(np.ascontiguousarray(kernel).tobytes()).hexdigest(), tol)
+    if key not in _DECOMPOSED:
+        if len(_DECOMPOSED) >= 16:
+            _DECOMPOSED.pop(next(iter(_DECOMPOSED)))
+        _DECOMPOSED[key] = decompose(kernel, tol=tol)
+    return _DECOMPOSED[key]
+
+
+def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend, output, dtype):
     from .filters import _run
 
     squeeze = flipped.ndim == 1  # decompose takes 2-D/3-D kernels: add an axis of size 1
@@ -189,7 +205,7 @@ def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend
         raise NotImplementedError(
             f"method='separable' supports 1-D, 2-D and 3-D kernels; got {flipped.ndim}-D; "
             "use method='direct' or 'fft'")
-    sk = decompose(flipped, tol=tol)
+    sk = _decomposed(flipped, tol)
     if cval == 0 or Mode.CONSTANT not in modes:
         result = _run(sk.plan(mode_names, cval, corr_origins), arr, backend, output)
     else:  # every 1-D pass would pad with cval: shift by -cval, add cval * sum(K_R) back

@@ -57,10 +57,15 @@ def test_gaussian_separable_cost_is_sum_of_fir_sizes():
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_recursive_cost_is_16_per_axis(ndim):
+def test_recursive_cost_is_16_per_axis_on_lines_extended_by_the_reach(ndim):
+    from sep3d.kernels import recursive_gaussian
+
+    reach = recursive_gaussian(3.0).reach
     c = cost_model(("gaussian", 3.0), (32,) * ndim)
-    assert c["recursive"]["macs_per_voxel"] == 16 * ndim
+    assert c["recursive"]["macs_per_voxel"] == pytest.approx(16 * ndim * (32 + 2 * reach) / 32)
     assert c["recursive"]["passes"] == ndim
+    long = cost_model(("gaussian", 3.0), (4096,) * 2)["recursive"]["macs_per_voxel"]
+    assert 32 < long < 32 * 1.05  # sigma-independent once the lines are long
 
 
 def test_fft_padded_sizes_are_next_fast_len():
@@ -102,10 +107,13 @@ def test_large_full_rank_kernel_is_fft():
     assert choose_method(kernel, (128, 128, 128)) == "fft"
 
 
-def test_wide_gaussian_is_recursive():
-    table = plan_methods(("gaussian", 16.0), (64, 64, 64))
+def test_wide_gaussian_on_long_lines_is_recursive():
+    table = plan_methods(("gaussian", 32.0), (2048, 2048))
     assert table.choice == "recursive"
     assert table["recursive"].predicted_s < table["separable"].predicted_s
+    short = cost_model(("gaussian", 16.0), (64, 64, 64))["recursive"]["macs_per_voxel"]  # reach 241 > 64
+    long = cost_model(("gaussian", 16.0), (4096,) * 3)["recursive"]["macs_per_voxel"]
+    assert short > 5 * long
 
 
 def test_table_str_is_aligned_and_names_choice():
