@@ -32,7 +32,8 @@ Work and bytes become seconds with per-machine throughput constants::
 ``work_per_s`` is an *effective* rate (it absorbs vectorisation, threads and cache
 effects of each implementation), ``bytes_per_s`` a streaming copy rate and
 ``overhead_s`` a fixed per-call cost. :func:`calibrate` measures ``work_per_s`` (median
-of ``work / seconds`` over a few kernel sizes) and ``bytes_per_s``; the overheads stay at
+of ``work / seconds`` over a few kernel sizes; for fft a line with an intercept) and
+``bytes_per_s``; the other overheads stay at
 their defaults. Without a calibration the conservative defaults of
 :data:`DEFAULT_CONSTANTS` are used, so :func:`choose_method` always works.
 """
@@ -454,8 +455,9 @@ def calibrate(*, backend="cpu", quick=False, path=None):
     direct = ``scipy.ndimage.correlate``; separable = ``sep3d.gaussian(method='fir')``
     (rank 1, sum(k) taps); fft = ``scipy.fft.rfftn`` + ``irfftn`` on the padded volume;
     recursive = ``sep3d.gaussian(method='recursive')``. ``work_per_s[m]`` is the median
-    of ``work / seconds`` over the runs of ``m`` (for fft: that of the largest transform); ``bytes_per_s`` comes from a copy of the
-    volume. The overheads are not fitted.
+    of ``work / seconds`` over the runs of ``m``; for fft a line ``seconds = overhead +
+    work / rate`` is fitted to its runs (a transform has a fixed cost besides n log n); ``bytes_per_s`` comes from a copy of the
+    volume. The other overheads are not fitted.
     """
     _check_backend(backend)
     n = 64 if quick else 128
@@ -465,10 +467,11 @@ def calibrate(*, backend="cpu", quick=False, path=None):
     cases = {
         "direct": [np.ones((k,) * 3) for k in ((3, 5) if quick else (3, 5, 7))],
         "separable": [("gaussian", s) for s in ((1.0, 3.0) if quick else (1.0, 3.0, 6.0))],
-        "fft": [np.ones((k,) * 3) for k in ((9, 31) if quick else (9, 31, 63))],
+        "fft": [np.ones((k,) * 3) for k in ((3, 31) if quick else (3, 31, 63))],
         "recursive": [("gaussian", s) for s in ((2.0,) if quick else (2.0, 8.0))],
     }
     measurements, rates = [], {}
+    fft_overhead = DEFAULT_CONSTANTS["overhead_s"]["fft"]
     for method, kernels in cases.items():
         ratios = []
         for kernel in kernels:
@@ -478,15 +481,20 @@ def calibrate(*, backend="cpu", quick=False, path=None):
             ratios.append(entry["work"] / secs)
             measurements.append({"method": method, "kernel": kern.describe(), "work": entry["work"],
                                  "bytes": entry["bytes"], "seconds": secs})
-        # a transform's throughput grows with its size: the largest FFT stands for the sizes
-        # where FFT competes (large kernels, large volumes); the others take the median
-        rates[method] = float(ratios[-1] if method == "fft" else np.median(ratios))
+        rates[method] = float(np.median(ratios))
+        if method == "fft":  # a transform has a fixed cost besides its n log n: fit both
+            work = np.array([m["work"] for m in measurements if m["method"] == "fft"])
+            secs = np.array([m["seconds"] for m in measurements if m["method"] == "fft"])
+            slope, c0 = np.polyfit(work, secs, 1)
+            if slope > 0:
+                rates["fft"] = float(1.0 / slope)
+                fft_overhead = float(min(max(c0, 0.0), secs.min()))
     dst = np.empty_like(image)
     bandwidth = 2 * image.nbytes / _time(lambda: np.copyto(dst, image))
     path = Path(path) if path is not None else calibration_path(backend)
     data = {"backend": backend, "node": platform.node(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "quick": bool(quick), "work_per_s": rates, "bytes_per_s": bandwidth,
-            "overhead_s": dict(DEFAULT_CONSTANTS["overhead_s"]), "measurements": measurements}
+            "overhead_s": {**DEFAULT_CONSTANTS["overhead_s"], "fft": fft_overhead}, "measurements": measurements}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
     result = load_calibration(backend, path=path)
