@@ -13,8 +13,7 @@ from sep3d.decompose import decompose
 
 from conftest import MODES, check_contract, make_volume
 
-dask = pytest.importorskip("dask")
-import dask.array as da  # noqa: E402
+import dask.array as da
 
 CVAL = 1.75
 METHODS = ("direct", "separable", "fft")
@@ -166,8 +165,6 @@ def test_dask_float32_and_kernel_longer_than_chunks():
 def test_auto_matches_scipy(monkeypatch, planner, kind):
     if planner == "missing":
         monkeypatch.setitem(sys.modules, "sep3d.planner", None)  # import raises ImportError
-    else:
-        pytest.importorskip("sep3d.planner")
     image = make_volume((10, 9, 16), np.float64)
     rng = np.random.default_rng(5)
     kernel = (low_rank_kernel((5, 5, 5), rank=1) if kind == "rank1" else rng.standard_normal((3, 4, 3)))

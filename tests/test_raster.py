@@ -30,11 +30,6 @@ def rio_transform(da):
         return da.rio.transform()
 
 
-def needs(fmt):
-    if fmt == "nc":
-        pytest.importorskip("h5py", reason="h5netcdf needs h5py to write NetCDF")
-
-
 def small_cube(**kw):
     kw.setdefault("wavelengths", [420.0, 480.5, 550.0, 700.0, 1250.0, 2200.0])
     return synthetic_cube((6, 20, 24), seed=3, **kw)
@@ -58,7 +53,8 @@ def no_leftovers(folder, expected):
 
 
 def save_envi(hdr, array_bands_last, metadata, dtype=np.int16):
-    envi = pytest.importorskip("spectral.io.envi")
+    import spectral.io.envi as envi
+
     with warnings.catch_warnings():
         # spectral 0.25's save_image re-reads the header and leaves that file open
         warnings.simplefilter("ignore", ResourceWarning)
@@ -86,7 +82,6 @@ def write_envi_by_hand(folder, data_band_first, extra_header="", data_name="scen
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_round_trip_keeps_values_nan_wavelengths_crs_and_transform(tmp_path, fmt):
-    needs(fmt)
     cube, _ = small_cube()
     before = cube.copy(deep=True)
     path = write_raster(cube, tmp_path / f"cube.{fmt}")
@@ -139,7 +134,6 @@ def test_two_dimensional_index_map_is_written_as_one_band(tmp_path):
 
 @pytest.mark.parametrize("fmt", ("nc", "zarr"))
 def test_two_dimensional_map_round_trips_through_netcdf_and_zarr(tmp_path, fmt):
-    needs(fmt)
     _, truth = small_cube()
     back = open_raster(write_raster(truth.labels, tmp_path / f"labels.{fmt}"), chunks=None)
     assert back.shape == (1, 20, 24) and back.dtype == np.int32
@@ -168,7 +162,6 @@ def test_float_cube_written_with_a_nodata_value_replaces_nan(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_dask_cube_is_written_chunk_by_chunk_never_whole(tmp_path, fmt):
-    needs(fmt)
     cube, _ = synthetic_cube((5, 40, 48), seed=1)
 
     class Guarded:  # an array that refuses to be read whole and records each read
@@ -259,7 +252,6 @@ def test_envi_int16_written_back_as_geotiff_keeps_its_dtype_and_ignore_value(tmp
 
 @pytest.mark.parametrize("fmt", ("nc", "zarr"))
 def test_envi_int16_written_to_netcdf_and_zarr_stays_int16_with_its_fill(tmp_path, fmt):
-    needs(fmt)
     bands_last = np.arange(5 * 6 * 2, dtype=np.int16).reshape(5, 6, 2)
     bands_last[2, 3, :] = -9999
     save_envi(tmp_path / "scene.hdr", bands_last, {
@@ -385,7 +377,6 @@ def test_default_chunks_keep_the_band_axis_whole(tmp_path):
 
 @pytest.mark.parametrize("fmt", ("nc", "zarr"))
 def test_netcdf_and_zarr_chunks_follow_the_same_rules(tmp_path, fmt):
-    needs(fmt)
     cube, _ = synthetic_cube((7, 24, 24))
     path = write_raster(cube, tmp_path / f"cube.{fmt}", blocksize=16)
     assert open_raster(path).chunks[0] == (7,)
@@ -574,7 +565,8 @@ def test_synthetic_cube_errors():
 
 
 def test_dask_cube_written_to_geotiff_under_a_distributed_client(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     cube, _ = synthetic_cube((4, 24, 32), seed=2, chunks={"y": 16, "x": 16})
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
         path = write_raster(cube, tmp_path / "cube.tif")  # a threading.Lock would not pickle

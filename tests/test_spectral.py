@@ -14,7 +14,7 @@ from conftest import assert_close
 from sep3d import spectral as sp
 from sep3d.datasets import synthetic_cube
 
-spectral = pytest.importorskip("spectral")
+import spectral  # noqa: E402  (the test extra: Spectral Python is the oracle)
 
 SHAPE = (48, 32, 40)             # band, y, x: small, the whole module runs in seconds
 CHUNKS = {"y": 7, "x": 9}        # odd chunks, smaller edge chunks
