@@ -115,7 +115,8 @@ def test_dask_backed_stays_lazy_and_equals_the_in_memory_result():
 
 @pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # affine, inside rioxarray
 def test_rioxarray_crs_and_transform_are_kept():
-    rioxarray = pytest.importorskip("rioxarray")  # noqa: F841
+    import rioxarray  # noqa: F401  (registers .rio)
+
     img = cube().rio.write_crs("EPSG:32633")
     out = img.sep3d.gaussian({"y": 60.0, "x": 60.0})
     assert out.rio.crs == img.rio.crs

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pipeline import SpecError
+from ..pipeline import SpecError, _single_key
 
 __all__ = ["ScenePipeline", "STEP_KINDS", "SINK_KINDS", "from_spec"]
 
@@ -484,9 +484,7 @@ def from_spec(spec, base=None):
             raise SpecError(f"the spec needs a `{key}` section")
     steps, counts = [], {}
     for i, entry in enumerate(spec["steps"] or []):
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise SpecError(f"steps[{i}] must be a one-key mapping like {{pca: {{n_components: 8}}}}; got {entry!r}")
-        (kind, args), = entry.items()
+        kind, args = _single_key(entry, f"steps[{i}]")
         args = dict(args or {})
         counts[kind] = counts.get(kind, 0) + 1
         name = args.pop("name", kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
