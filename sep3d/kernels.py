@@ -215,9 +215,20 @@ class IIR:
     reach : int
         Samples on each side beyond which the impulse response holds less than
         :data:`RECURSIVE_TOLERANCE` of its absolute mass (the halo of chunked runs).
+    sections : numpy.ndarray or None
+        The same recursion as four second-order sections, rows ``[p0, p1, a1, a2]``
+        (causal 1, causal 2, anticausal 1, anticausal 2; partial fractions over the two
+        pole pairs of the feedback): ``y[t] = p0 x[t] + p1 x[t-1] - a1 y[t-1] - a2 y[t-2]``,
+        the anticausal ones on the input shifted by one (``x[t+1]``, ``x[t+2]``). Sections
+        round far less than the 4th-order direct form; ``None`` when the two pole pairs
+        share a pole (no partial fractions), and the direct form is run.
+    float32_error : float
+        A bound on the float32 rounding of the sections relative to the scale of the data:
+        ``2**-24 x`` the largest feedback gain ``sum |1 / (1 + a1 z + a2 z^2)|`` ``x`` the
+        sections' summed absolute response over the operator's (inf for no sections).
     """
 
-    __slots__ = ("coef", "reach", "label", "_key")
+    __slots__ = ("coef", "reach", "label", "_key", "sections", "float32_error")
 
     #: Multiply-adds per sample (both recursions), the figure :func:`sep3d.plan.cost` adds up.
     size = 16
@@ -239,6 +250,8 @@ class IIR:
         self.label = str(label)
         self._key = ("iir", self.coef.tobytes())
         self.reach = _reach(self.impulse_response(_probe_length(d)))
+        self.sections = _second_order_sections(n, d, m)
+        self.float32_error = _float32_error(self.sections, self.impulse_response(self.reach), 3 * self.reach + 8)
 
     @property
     def left(self):
@@ -303,6 +316,58 @@ def _probe_length(d):
     if not rho < 1.0:
         raise ValueError(f"the feedback `d` is unstable (pole modulus {rho:.6g} >= 1)")
     return int(np.ceil(np.log(1e-17) / np.log(rho))) + 8
+
+
+def _second_order_sections(n, d, m):
+    """Partial fractions of ``n(z) / (1 + d(z))`` and ``m(z) / (1 + d(z))`` over two quadratic factors.
+
+    ``(n0 + n1 z + n2 z^2 + n3 z^3) / (A(z) B(z)) = (p0 + p1 z) / A(z) + (q0 + q1 z) / B(z)``
+    with ``A``, ``B`` the quadratics of the two conjugate pole pairs (or of two pairs of
+    real poles); the anticausal weights ``m1..m4`` are the same form on the shifted input.
+    """
+    poles = np.roots(np.concatenate([[1.0], d]))
+    if poles.size != 4:
+        return None
+    upper = sorted((p for p in poles if p.imag > 1e-12), key=lambda p: abs(p))
+    real = sorted(float(p.real) for p in poles if abs(p.imag) <= 1e-12)
+    pairs = [(p, np.conj(p)) for p in upper] + [tuple(real[i:i + 2]) for i in range(0, len(real), 2)]
+    if len(pairs) != 2 or any(len(pair) != 2 for pair in pairs):
+        return None
+    a = np.real(np.poly(pairs[0]))  # 1, a1, a2 (factors of 1 + a1 z + a2 z^2 in the powers of z^-1)
+    b = np.real(np.poly(pairs[1]))
+    system = np.array([[1.0, 0.0, 1.0, 0.0], [b[1], 1.0, a[1], 1.0], [b[2], b[1], a[2], a[1]],
+                       [0.0, b[2], 0.0, a[2]]])
+    if np.linalg.cond(system) > 1e10:  # a pole shared by both pairs: no partial fractions
+        return None
+    rows = []
+    for numerator in (n, m):
+        p0, p1, q0, q1 = np.linalg.solve(system, numerator)
+        rows += [(p0, p1, a[1], a[2]), (q0, q1, b[1], b[2])]
+        # nearly shared poles give huge, cancelling fractions: the direct form rounds less
+        if abs(p0) + abs(p1) + abs(q0) + abs(q1) > 100 * max(np.abs(numerator).sum(), 1e-300):
+            return None
+    sections = np.array(rows, dtype=np.float64)
+    sections.setflags(write=False)
+    return sections
+
+
+def section_response(section, length):
+    """Impulse response ``h[0..length-1]`` of one second-order section ``[p0, p1, a1, a2]``."""
+    p0, p1, a1, a2 = (float(v) for v in section)
+    h = np.zeros(max(int(length), 2))
+    h[0], h[1] = p0, p1 - a1 * p0
+    for i in range(2, h.size):
+        h[i] = -a1 * h[i - 1] - a2 * h[i - 2]
+    return h[:length]
+
+
+def _float32_error(sections, h, length):
+    """The float32 rounding bound of the sections relative to the data (see :class:`IIR`)."""
+    if sections is None:
+        return float("inf")
+    gain = max(np.abs(section_response((1.0, 0.0, s[2], s[3]), length)).sum() for s in sections)
+    spread = sum(np.abs(section_response(s, length)).sum() for s in sections) / np.abs(h).sum()
+    return float(np.finfo(np.float32).eps / 2 * gain * spread)
 
 
 def _impulse(coef, half):

@@ -221,4 +221,9 @@ def test_recursive_log_kernel_matches_the_cpu_engine(mode, dtype):
                                       mode=mode, method="recursive")
     (got,), dev = run(plan, x, dtype)
     assert kernels_used(dev) == {"axis_recursive"}
-    assert_close(got, ref, dtype)
+    if dtype == np.float64 and mode not in ("nearest", "constant"):
+        # the kernel recurses over the line extended by the reach, the CPU engine starts
+        # from the boundary states up to the reach: both within 1e-9 of the infinite extension
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+    else:
+        assert_close(got, ref, dtype)

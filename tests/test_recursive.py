@@ -75,19 +75,122 @@ def test_engine_matches_plain_reference_on_every_axis(order):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
+def _run_op(x, op, axis, mode, cval=0.5, dtype=None):
+    ops = [None] * x.ndim
+    ops[axis] = op
+    plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, tuple(ops)),)),),
+                                 (Mode[mode.upper()],) * x.ndim, cval=cval)
+    got = np.empty_like(x)
+    dt = x.dtype if dtype is None else dtype
+    sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=dt, compute_dtype=dt)
+    return got
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_equals_scipy_with_the_operators_own_taps(mode):
-    """Other modes extend the line by the reach: the same as correlating with the impulse response."""
+def test_every_mode_equals_scipy_with_the_operators_own_taps(mode, axis):
+    """Every mode: the same as correlating with the impulse response (the boundary states
+    are the sections' responses over the extension), on the panel and the line kernels."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((5, 7, 40))
+    x = rng.standard_normal((9, 11, 40))
     op = recursive_gaussian(2.5, 1)
     taps = op.impulse_response(op.reach)[::-1]
-    ref = ndi.correlate1d(x, taps, axis=2, mode=mode, cval=0.5)
-    plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, (None, None, op)),)),),
-                                 (Mode[mode.upper()],) * 3, cval=0.5)
-    got = np.empty_like(x)
-    sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=x.dtype, compute_dtype=x.dtype)
+    ref = ndi.correlate1d(x, taps, axis=axis, mode=mode, cval=0.5)
+    got = _run_op(x, op, axis, mode)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 23])
+@pytest.mark.parametrize("mode", MODES)
+def test_lines_shorter_than_the_reach_in_every_mode(mode, n):
+    """The extension wraps or reflects many times over a short line (reach 50 > n)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, n, 13))
+    op = recursive_gaussian(4.0, 0)
+    taps = op.impulse_response(op.reach)[::-1]
+    for axis in (1, 2) if n > 1 else (1,):
+        y = np.moveaxis(x, 1, axis).copy()
+        ref = ndi.correlate1d(y, taps, axis=axis, mode=mode, cval=-0.25)
+        got = _run_op(y, op, axis, mode, cval=-0.25)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+def test_sections_are_the_direct_form():
+    for sigma, order in [(0.7, 0), (3.0, 1), (16.0, 2), (40.0, 0)]:
+        op = recursive_gaussian(sigma, order)
+        assert op.sections is not None and op.sections.shape == (4, 4)
+        length = 2 * op.reach + 1
+        causal = sum(sec_resp(s, length) for s in op.sections[:2])
+        anti = sum(sec_resp(s, length) for s in op.sections[2:])  # responds to x[t + 1 + i]
+        h = op.impulse_response(op.reach)
+        rebuilt = np.zeros_like(h)
+        rebuilt[op.reach:] += causal[:op.reach + 1]
+        rebuilt[:op.reach] += anti[:op.reach][::-1]
+        np.testing.assert_allclose(rebuilt, h, rtol=0, atol=1e-9 * np.abs(h).max())
+
+
+def sec_resp(section, length):
+    p0, p1, a1, a2 = section
+    h = np.zeros(length)
+    x = np.zeros(length)
+    x[0] = 1.0
+    for t in range(length):
+        h[t] = p0 * x[t] + p1 * (x[t - 1] if t else 0.0) - a1 * (h[t - 1] if t else 0.0) - a2 * (h[t - 2] if t > 1 else 0.0)
+    return h
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_float32_recursion_stays_within_its_rounding_bound(axis):
+    """float32 data recurses in float32 sections (sigma 16: bound 8e-6); float64 oracle: IIR.apply."""
+    from sep3d.backends.cpu import IIR_FLOAT32_ERROR, iir_compute_dtype
+
+    rng = np.random.default_rng(6)
+    x = (rng.random((6, 7, 300)) * 1000 + 3000).astype(np.float32)  # a large offset: the hard case
+    x = np.moveaxis(x, 2, axis).copy()
+    op = recursive_gaussian(16.0, 0)
+    assert iir_compute_dtype(op, np.float32) == np.float32
+    assert op.float32_error <= IIR_FLOAT32_ERROR
+    ref = np.apply_along_axis(op.apply, axis, x.astype(np.float64))
+    got = _run_op(x, op, axis, "nearest")
+    err = np.abs(got - ref).max() / np.abs(x).max()
+    assert err <= op.float32_error
+    assert err > 1e-8  # it did run in single precision
+    wide = recursive_gaussian(40.0, 1)  # beyond the bound: float64 inside, one rounding at the end
+    assert iir_compute_dtype(wide, np.float32) == np.float64
+    ref = np.apply_along_axis(wide.apply, axis, x.astype(np.float64))
+    got = _run_op(x, wide, axis, "nearest")
+    assert np.abs(got - ref).max() <= 2e-7 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("shape", [(5, 12, 21), (17, 3, 40)])
+def test_adding_stores_of_recursive_passes(shape):
+    """The LoG sums its passes into the result (store ADD), on the panel and the line kernels."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape)
+    got = sep3d.laplacian_of_gaussian(x, 1.8, mode="reflect", method="recursive")
+    ref = sum(_axis_chain(x, [recursive_gaussian(1.8, 2 if a == d else 0) for a in range(3)], "reflect")
+              for d in range(3))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())  # the reach: 1e-9 per pass
+
+
+def _axis_chain(x, ops, mode):
+    y = x.astype(np.float64)
+    for axis, op in enumerate(ops):
+        taps = op.impulse_response(op.reach)[::-1]
+        y = ndi.correlate1d(y, taps, axis=axis, mode=mode)
+    return y
+
+
+def test_recursions_without_partial_fractions_run_the_direct_form():
+    """A feedback with one repeated pole (1 - 0.6 z)^4 has no two coprime pole pairs."""
+    d = np.poly([0.6] * 4)[1:]
+    op = IIR([0.2, 0.1, 0.0, 0.0], d, [0.1, 0.05, 0.0, 0.0])
+    assert op.sections is None and op.float32_error == np.inf
+    x = np.random.default_rng(8).standard_normal((4, 6, 30))
+    for axis in range(3):
+        ref = np.apply_along_axis(op.apply, axis, x)
+        got = _run_op(x, op, axis, "nearest")
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from .._validate import Mode
-from ..kernels import FIR, IIR, VaryingFIR
+from ..kernels import FIR, IIR, VaryingFIR, section_response
 from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
 
 __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
@@ -463,6 +463,284 @@ def run_varying_pass(src, dst, axis, op, store, scale, compute_dtype):
         s3, d3, w, op.starts, idx, store, dt(scale), block, a, b))
 
 
+#: float32 data recurses in float32 sections while the operator's rounding bound
+#: (:attr:`~sep3d.kernels.IIR.float32_error`) stays below this fraction of the data's
+#: scale -- a twentieth or less of Deriche's own approximation error (~2e-4 of the peak
+#: for the smoothing kernel) -- and in float64 beyond (wide sigmas).
+IIR_FLOAT32_ERROR = 2e-5
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _section(X, Y, p0, p1, a1, a2, y1, y2, xm, width):
+    """``Y[t] = p0 X[t] + p1 X[t-1] - a1 Y[t-1] - a2 Y[t-2]`` down the rows of X (columns ``:width``).
+
+    The rows before the first are given: ``y1`` = Y[-1], ``y2`` = Y[-2], ``xm`` = X[-1].
+    One section per loop: one written row against four read rows, which LLVM vectorises.
+    """
+    m = X.shape[0]
+    x0 = X[0]
+    r0 = Y[0]
+    for b in range(width):
+        r0[b] = (p0 * x0[b] + p1 * xm[b]) - (a1 * y1[b] + a2 * y2[b])
+    if m > 1:
+        x1 = X[1]
+        r1 = Y[1]
+        for b in range(width):
+            r1[b] = (p0 * x1[b] + p1 * x0[b]) - (a1 * r0[b] + a2 * y1[b])
+    for t in range(2, m):
+        xt = X[t]
+        xp = X[t - 1]
+        yt = Y[t]
+        ya = Y[t - 1]
+        yb = Y[t - 2]
+        for b in range(width):
+            yt[b] = (p0 * xt[b] + p1 * xp[b]) - (a1 * ya[b] + a2 * yb[b])
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _boundary_states(P, I, wi, wv, wn, bias, cval, width):
+    """The rows before each section's first: ``I[j] = sum_k wv[j, k] P[wi[j, k]] + bias[j] * cval``.
+
+    Rows j = 2s, 2s + 1 are Y[-1], Y[-2] of section s (causal 0, 1; anticausal 2, 3).
+    """
+    for j in range(wn.shape[0]):
+        out = I[j]
+        c = bias[j] * cval
+        for b in range(width):
+            out[b] = c
+        for k in range(wn[j]):
+            w = wv[j, k]
+            row = P[wi[j, k]]
+            for b in range(width):
+                out[b] += w * row[b]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _edge_row(out, P, j, cval, width):
+    """Row ``j`` of the line (or `cval` where j is -1) into `out`."""
+    if j >= 0:
+        row = P[j]
+        for b in range(width):
+            out[b] = row[b]
+    else:
+        for b in range(width):
+            out[b] = cval
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width):
+    """The IIR as four sections over a panel of columns.
+
+    P holds the line (rows 0..n-1) and Q the anticausal input reversed and shifted
+    (``Q[s]`` = x[n - s] for s >= 1; row 0, x[n], is filled here). The causal sections
+    write ``W[0]``, ``W[1]`` in line order, the anticausal ones ``W[2]``, ``W[3]`` in Q
+    order: the output at t is ``W0[t] + W1[t] + W2[n-1-t] + W3[n-1-t]``. `edges` = the
+    source rows of x[-1], x[n], x[n + 1] (-1: `cval`).
+    """
+    _boundary_states(P, I, wi, wv, wn, bias, cval, width)
+    _edge_row(I[8], P, edges[0], cval, width)  # x[-1]
+    _edge_row(Q[0], P, edges[1], cval, width)  # x[n]
+    _edge_row(I[9], P, edges[2], cval, width)  # x[n + 1]
+    for k in range(2):
+        _section(P, W[k], sec[k, 0], sec[k, 1], sec[k, 2], sec[k, 3], I[2 * k], I[2 * k + 1], I[8], width)
+    for k in range(2, 4):
+        _section(Q, W[k], sec[k, 0], sec[k, 1], sec[k, 2], sec[k, 3], I[2 * k], I[2 * k + 1], I[9], width)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sum_sections(W, t, acc, width):
+    """The output row t of the panel: the two causal sections plus the two anticausal ones."""
+    n = W.shape[1] - 1
+    c0 = W[0, t]
+    c1 = W[1, t]
+    a0 = W[2, n - 1 - t]
+    a1 = W[3, n - 1 - t]
+    for b in range(width):
+        acc[b] = (c0[b] + c1[b]) + (a0[b] + a1[b])
+
+
+@njit(cache=True, nogil=True)
+def _section_workspace(n, w, dt):
+    """P, Q, W (4 x (n + 1) x w) and I (10 x w), P and Q staggered by a cache line.
+
+    Panels of a power-of-two size would otherwise start on the same cache sets.
+    """
+    size = n * w + 16
+    flat = np.empty(6 * size + 10 * w, dt)
+    P = flat[:n * w].reshape((n, w))
+    Q = flat[size:size + n * w].reshape((n, w))
+    W = np.empty((4, n + 1, w), dt)  # n + 1 rows: the four panels start on different cache sets
+    I = flat[6 * size:6 * size + 10 * w].reshape((10, w))
+    return P, Q, W, I
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, start, stop):
+    """The IIR (as sections) along the middle axis of (outer, n, inner) views, panels start..stop.
+
+    Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
+    ``task // n_blocks``. In place is allowed (the panel is read whole first).
+    """
+    _, n, inner = src.shape
+    dt = sec.dtype
+    n_blocks = (inner + block - 1) // block
+    w = block + 8
+    P, Q, W, I = _section_workspace(n, w, dt)
+    acc = np.empty(w, dt)
+    for task in range(start, stop):
+        o = task // n_blocks
+        b0 = (task % n_blocks) * block
+        width = min(block, inner - b0)
+        for t in range(n):
+            row = src[o, t, b0:b0 + width]
+            pr = P[t]
+            for b in range(width):
+                pr[b] = row[b]
+            if t > 0:
+                qr = Q[n - t]
+                for b in range(width):
+                    qr[b] = row[b]
+        _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width)
+        for t in range(n):
+            _sum_sections(W, t, acc, width)
+            _store(dst[o, t, b0:b0 + width], acc, width, store, scale, 1.0)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, start, stop):
+    """The IIR (as sections) along the last axis of (lines, n) arrays, `block` lines per panel.
+
+    The lines are transposed into a panel (one line per column), filtered as columns and
+    transposed back. In place is allowed.
+    """
+    lines, n = src.shape
+    dt = sec.dtype
+    w = block + 8
+    P, Q, W, I = _section_workspace(n, w, dt)
+    acc = np.empty(w, dt)
+    out = np.empty((n, w), dt)
+    line_out = np.empty(n, dt)
+    for task in range(start, stop):
+        l0 = task * block
+        width = min(block, lines - l0)
+        for b0 in range(0, width, 8):  # transpose in 8 x 8 tiles: both sides stay in L1
+            b1 = min(b0 + 8, width)
+            for t0 in range(0, n, 8):
+                t1 = min(t0 + 8, n)
+                for b in range(b0, b1):
+                    line = src[l0 + b]
+                    for t in range(t0, t1):
+                        P[t, b] = line[t]
+        for t in range(1, n):
+            pr = P[t]
+            qr = Q[n - t]
+            for b in range(width):
+                qr[b] = pr[b]
+        _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width)
+        for t in range(n):
+            _sum_sections(W, t, out[t], width)
+        if store == 0:
+            for b0 in range(0, width, 8):
+                b1 = min(b0 + 8, width)
+                for t0 in range(0, n, 8):
+                    t1 = min(t0 + 8, n)
+                    for b in range(b0, b1):
+                        line = dst[l0 + b]
+                        for t in range(t0, t1):
+                            line[t] = scale * out[t, b]
+        else:
+            for b in range(width):
+                for t in range(n):
+                    line_out[t] = out[t, b]
+                _store(dst[l0 + b], line_out, n, store, scale, 1.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _section_boundaries(op, n, mode):
+    """Weights giving each section's two states before its first row from the line (and cval).
+
+    A causal section's state ``Y[-1 - j] = sum_i h[i] x[-1 - j - i]`` over the extension of
+    the line by `mode`, ``h`` the section's impulse response, up to the operator's reach;
+    the mass beyond (``sum h`` is exact: (p0 + p1) / (1 + a1 + a2)) goes to the sample at
+    the reach, so that ``nearest`` is the exact steady state of ITK's initialisation. The
+    anticausal sections read x[n + 1 + j + i] the same way. Returns (indices, weights,
+    counts, cval weights, edge rows) for :func:`_pass_sections`.
+    """
+    reach = op.reach
+    far = reach + 4
+    idx = boundary_index(n, far, 2 * far + 1, int(mode))  # positions -far .. n + far - 1
+
+    def source(position):
+        return int(idx[position + far])
+
+    rows = []
+    for k, section in enumerate(op.sections):
+        h = section_response(section, reach + 1)
+        total = (section[0] + section[1]) / (1.0 + section[2] + section[3])
+        for j in range(2):
+            dense = np.zeros(n + 1)  # the last slot: cval
+            if k < 2:
+                positions = -1 - j - np.arange(reach + 1)
+            else:
+                positions = n + 1 + j + np.arange(reach + 1)
+            src = idx[positions + far]
+            np.add.at(dense, np.where(src < 0, n, src), h)
+            tail = source(int(positions[-1]))
+            dense[n if tail < 0 else tail] += total - h.sum()
+            rows.append(dense)
+    dense = np.array(rows)
+    counts = np.count_nonzero(dense[:, :n], axis=1)
+    width = max(1, int(counts.max()))
+    indices = np.zeros((8, width), np.int64)
+    weights = np.zeros((8, width), np.float64)
+    for r in range(8):
+        nz = np.nonzero(dense[r, :n])[0]
+        indices[r, :nz.size] = nz
+        weights[r, :nz.size] = dense[r, nz]
+    edges = np.array([source(-1), source(n), source(n + 1)], np.int64)
+    return indices, weights, counts.astype(np.int64), dense[:, n].copy(), edges
+
+
+def iir_compute_dtype(op, compute_dtype):
+    """float32 for float32 work when the operator's rounding bound allows it, else float64."""
+    if np.dtype(compute_dtype) == np.float32 and op.float32_error <= IIR_FLOAT32_ERROR:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
+    """Apply the IIR `op` along `axis` as second-order sections (see :class:`~sep3d.kernels.IIR`)."""
+    shape = src.shape
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    n = shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    dt = iir_compute_dtype(op, compute_dtype)
+    indices, weights, counts, bias, edges = _section_boundaries(op, n, int(mode))
+    sec = op.sections.astype(dt)
+    weights, bias = weights.astype(dt), bias.astype(dt)
+    cval, scale = dt.type(cval), dt.type(scale)
+    threads = get_num_threads()
+    if inner == 1:
+        s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
+        block = 256
+        while block > 8 and -(-outer // block) < 4 * threads:
+            block //= 2
+        tasks = -(-outer // block)
+        _parallel(tasks, threads, lambda a, b: _pass_sections_lines(
+            s2, d2, sec, indices, weights, counts, bias, edges, cval, store, scale, block, a, b))
+        return
+    s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
+    budget = 1536 * 1024  # bytes of the six panels per task (an L2's share)
+    block = max(16, budget // (6 * n * dt.itemsize) // 16 * 16)
+    block = min(block, 256)
+    while block > 16 and outer * -(-inner // block) < 4 * threads:
+        block = max(16, block // 2 // 16 * 16)
+    block = min(block, inner)
+    tasks = outer * -(-inner // block)
+    _parallel(tasks, threads, lambda a, b: _pass_sections(
+        s3, d3, sec, indices, weights, counts, bias, edges, cval, store, scale, block, a, b))
+
+
 def recursive_extension(n, op, mode):
     """Samples added on each side of a line before the recursion, and the source index of each.
 
@@ -515,6 +793,8 @@ def _panel_block(outer, n, inner, size, itemsize, threads):
 def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
     """Apply one FIR or IIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
     if isinstance(op, IIR):
+        if op.sections is not None:
+            return run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype)
         return run_recursive_pass(src, dst, axis, op, mode, cval, store, scale)
     if isinstance(op, VaryingFIR):
         return run_varying_pass(src, dst, axis, op, store, scale, compute_dtype)
