@@ -17,8 +17,9 @@ separable      ``R * sum(k)`` (R terms, one pass each  ``R * ndim`` passes x (re
 fft            ``a * P * log2(P) * 3 / N`` with        6 passes over the padded complex
                ``a = 2.5`` (forward image + kernel +   array of ``P`` voxels
                inverse) + the spectrum product
-recursive      16 per sample per filtered axis, on     ``ndim`` passes x (read + write)
-               lines extended by the reach (n + 2 r)
+recursive      16 per sample per filtered axis (four   ``ndim`` passes x (read + write)
+               second-order sections) + 8 x min(r + 1,
+               n) per line for the boundary states
                (Gaussian specs only)
 =============  ======================================  =====================================
 
@@ -259,8 +260,8 @@ def cost_model(kernel, shape, dtype=np.float32):
     >>> c = cost_model(np.ones((3, 3, 3)), (64, 64, 64))
     >>> c["direct"]["macs_per_voxel"], c["separable"]["macs_per_voxel"], c["fft"]["padded"]
     (27, 9, (72, 72, 72))
-    >>> cost_model(("gaussian", 2.0), (32, 32, 32))["recursive"]["macs_per_voxel"]  # 3 x 16 x (32 + 60) / 32
-    138.0
+    >>> cost_model(("gaussian", 2.0), (32, 32, 32))["recursive"]["macs_per_voxel"]  # 3 x (16 + 8 x 31 / 32)
+    71.25
     """
     dims = _check_shape(shape)
     kern = _check_kernel(kernel, len(dims))
@@ -290,17 +291,17 @@ def _costs(kern, dims, dt):
     out["fft"] = {"macs_per_voxel": work / n, "passes": 6, "padded": padded,
                   "bytes": 6 * p * 2 * item, "note": "pad " + "x".join(map(str, padded))}
     if kern.is_gaussian:
-        # each line is extended by the operator's reach on both sides (every mode but
-        # nearest, which the cost model does not assume): the recursion runs over n + 2 reach
+        # four sections over each line, started from 8 boundary states, each a dot
+        # product over the samples within the operator's reach of the edge
         from .kernels import recursive_gaussian
 
         macs, axes = 0.0, 0
         for s, length in zip(kern.sigma, dims):
             if s > 0:
                 axes += 1
-                macs += RECURSIVE_MACS * (length + 2 * recursive_gaussian(s).reach) / length
+                macs += RECURSIVE_MACS + 8 * min(recursive_gaussian(s).reach + 1, length) / length
         out["recursive"] = {"macs_per_voxel": macs, "passes": axes,
-                            "bytes": axes * 2 * n * item, "note": "lines extended by the reach"}
+                            "bytes": axes * 2 * n * item, "note": "sections + boundary states"}
     for entry in out.values():
         entry["work"] = entry["macs_per_voxel"] * n
     if not kern.is_gaussian and rank is None:
