@@ -7,7 +7,11 @@ Every pass filters one axis of a C-contiguous array seen as ``(outer, n, inner)`
   contiguous index innermost (vectorised);
 - any other axis goes panel by panel: a ``(n + K - 1, block)`` panel of columns is copied
   with its boundary rows, then each output row is a sum of K panel rows, vectorised over
-  the contiguous block.
+  the contiguous block;
+- a recursive (IIR) operator runs as four second-order sections over a panel of columns
+  (lines along the contiguous axis are transposed in 8 x 8 tiles first), each started
+  from its exact state before the edge (:func:`_section_boundaries`), so no mode extends
+  the lines.
 
 Both copy their input before writing, so a pass may run in place (``src is dst``); the
 plan's schedule uses that to build a chain of passes in the result array itself.
