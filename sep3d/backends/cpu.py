@@ -570,11 +570,11 @@ def _section_workspace(n, w, dt):
     Panels of a power-of-two size would otherwise start on the same cache sets.
     """
     size = n * w + 16
-    flat = np.empty(6 * size + 10 * w, dt)
+    flat = np.empty(2 * size + 10 * w, dt)
     P = flat[:n * w].reshape((n, w))
     Q = flat[size:size + n * w].reshape((n, w))
     W = np.empty((4, n + 1, w), dt)  # n + 1 rows: the four panels start on different cache sets
-    I = flat[6 * size:6 * size + 10 * w].reshape((10, w))
+    I = flat[2 * size:2 * size + 10 * w].reshape((10, w))
     return P, Q, W, I
 
 
@@ -621,7 +621,6 @@ def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, sc
     dt = sec.dtype
     w = block + 8
     P, Q, W, I = _section_workspace(n, w, dt)
-    acc = np.empty(w, dt)
     out = np.empty((n, w), dt)
     line_out = np.empty(n, dt)
     for task in range(start, stop):
