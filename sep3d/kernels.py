@@ -8,9 +8,11 @@ halo used for chunked execution can never disagree.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+from scipy.signal import lfilter
 
 from ._validate import check_origin, check_weights
 
@@ -354,11 +356,9 @@ def _second_order_sections(n, d, m):
 def section_response(section, length):
     """Impulse response ``h[0..length-1]`` of one second-order section ``[p0, p1, a1, a2]``."""
     p0, p1, a1, a2 = (float(v) for v in section)
-    h = np.zeros(max(int(length), 2))
-    h[0], h[1] = p0, p1 - a1 * p0
-    for i in range(2, h.size):
-        h[i] = -a1 * h[i - 1] - a2 * h[i - 2]
-    return h[:length]
+    impulse = np.zeros(max(int(length), 1))
+    impulse[0] = 1.0
+    return lfilter([p0, p1], [1.0, a1, a2], impulse)[:length]
 
 
 def _float32_error(sections, h, length):
@@ -371,20 +371,19 @@ def _float32_error(sections, h, length):
 
 
 def _impulse(coef, half):
-    """Impulse response on -half..half: y_c from the causal recursion plus y_a from the anticausal one."""
-    n0, n1, n2, n3, d1, d2, d3, d4, m1, m2, m3, m4 = coef[:12]
-    size = 2 * half + 1
-    x = np.zeros(size + 8)
-    x[half + 4] = 1.0
-    yc = np.zeros(size + 8)
-    ya = np.zeros(size + 8)
-    for i in range(4, size + 8):
-        yc[i] = (n0 * x[i] + n1 * x[i - 1] + n2 * x[i - 2] + n3 * x[i - 3]
-                 - d1 * yc[i - 1] - d2 * yc[i - 2] - d3 * yc[i - 3] - d4 * yc[i - 4])
-    for i in range(size + 3, -1, -1):
-        ya[i] = (m1 * x[i + 1] + m2 * x[i + 2] + m3 * x[i + 3] + m4 * x[i + 4]
-                 - d1 * ya[i + 1] - d2 * ya[i + 2] - d3 * ya[i + 3] - d4 * ya[i + 4])
-    return (yc + ya)[4:4 + size]
+    """Impulse response on -half..half: y_c from the causal recursion plus y_a from the anticausal one.
+
+    The anticausal recursion, read backwards from the impulse, is a causal one on the
+    weights ``0, m1..m4``.
+    """
+    n, d, m = coef[0:4], coef[4:8], coef[8:12]
+    feedback = np.concatenate([[1.0], d])
+    impulse = np.zeros(half + 1)
+    impulse[0] = 1.0
+    h = np.zeros(2 * half + 1)
+    h[half:] = lfilter(n, feedback, impulse)
+    h[:half + 1] += lfilter(np.concatenate([[0.0], m]), feedback, impulse)[::-1]
+    return h
 
 
 def _reach(h):
@@ -392,11 +391,14 @@ def _reach(h):
     half = h.size // 2
     a = np.abs(h)
     total = a.sum()
-    outside = np.array([a[:half - r].sum() + a[half + r + 1:].sum() for r in range(half + 1)])
-    ok = np.nonzero(outside <= RECURSIVE_TOLERANCE * total)[0]
+    # outside[r] = a[:half - r].sum() + a[half + r + 1:].sum(), each tail summed from its far end
+    left = np.concatenate([[0.0], np.cumsum(a[:half])])[::-1]  # left[r] = a[:half - r].sum()
+    right = np.concatenate([np.cumsum(a[half + 1:][::-1])[::-1], [0.0]])  # right[r] = a[half + r + 1:].sum()
+    ok = np.nonzero(left + right <= RECURSIVE_TOLERANCE * total)[0]
     return int(ok[0]) if ok.size else half
 
 
+@functools.lru_cache(maxsize=256)
 def recursive_gaussian(sigma, order=0, *, scale=1.0):
     """ITK's recursive (Deriche) Gaussian of derivative `order` as an :class:`IIR`.
 
