@@ -506,17 +506,27 @@ def _boundary_states(P, I, wi, wv, wn, bias, cval, width):
     """The rows before each section's first: ``I[j] = sum_k wv[j, k] P[wi[j, k]] + bias[j] * cval``.
 
     Rows j = 2s, 2s + 1 are Y[-1], Y[-2] of section s (causal 0, 1; anticausal 2, 3).
+    Four rows of P per sweep of ``I[j]``: the loads, not the multiply-adds, bound it.
     """
     for j in range(wn.shape[0]):
         out = I[j]
         c = bias[j] * cval
         for b in range(width):
             out[b] = c
-        for k in range(wn[j]):
+        count = wn[j]
+        k = 0
+        while k + 4 <= count:
+            w0, w1, w2, w3 = wv[j, k], wv[j, k + 1], wv[j, k + 2], wv[j, k + 3]
+            r0, r1, r2, r3 = P[wi[j, k]], P[wi[j, k + 1]], P[wi[j, k + 2]], P[wi[j, k + 3]]
+            for b in range(width):
+                out[b] += (w0 * r0[b] + w1 * r1[b]) + (w2 * r2[b] + w3 * r3[b])
+            k += 4
+        while k < count:
             w = wv[j, k]
             row = P[wi[j, k]]
             for b in range(width):
                 out[b] += w * row[b]
+            k += 1
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -563,6 +573,18 @@ def _sum_sections(W, t, acc, width):
         acc[b] = (c0[b] + c1[b]) + (a0[b] + a1[b])
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sum_sections_into(W, t, out, scale, width):
+    """:func:`_sum_sections` times `scale` written straight into `out` (the WRITE store)."""
+    n = W.shape[1] - 1
+    c0 = W[0, t]
+    c1 = W[1, t]
+    a0 = W[2, n - 1 - t]
+    a1 = W[3, n - 1 - t]
+    for b in range(width):
+        out[b] = scale * ((c0[b] + c1[b]) + (a0[b] + a1[b]))
+
+
 @njit(cache=True, nogil=True)
 def _section_workspace(n, w, dt):
     """P, Q, W (4 x (n + 1) x w) and I (10 x w), P and Q staggered by a cache line.
@@ -606,8 +628,11 @@ def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, b
                     qr[b] = row[b]
         _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width)
         for t in range(n):
-            _sum_sections(W, t, acc, width)
-            _store(dst[o, t, b0:b0 + width], acc, width, store, scale, 1.0)
+            if store == 0:
+                _sum_sections_into(W, t, dst[o, t, b0:b0 + width], scale, width)
+            else:
+                _sum_sections(W, t, acc, width)
+                _store(dst[o, t, b0:b0 + width], acc, width, store, scale, 1.0)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
