@@ -118,6 +118,8 @@ def _extend(arr, reach, modes, cval):
                 idx = np.pad(np.arange(arr.shape[ax]), (before, after), mode=_NUMPY_PAD[mode])
                 arr = da.take(arr, idx, axis=ax)
         return arr
+    if kind == "numpy":
+        return _extend_numpy(arr, reach, modes, cval)
     xp = backends.array_module(arr)
     for ax, ((before, after), mode) in enumerate(zip(reach, modes)):
         if before == after == 0:
@@ -129,6 +131,31 @@ def _extend(arr, reach, modes, cval):
         else:
             arr = xp.pad(arr, pad, mode=_NUMPY_PAD[mode])
     return arr
+
+
+def _extend_numpy(arr, reach, modes, cval):
+    """:func:`_extend` for NumPy in one allocation: the array is copied once into the
+    middle, then each axis's two slabs are filled from what is already there (numpy.pad
+    copies the whole array once per padded axis)."""
+    ext = np.empty(tuple(n + b + a for n, (b, a) in zip(arr.shape, reach)), arr.dtype)
+    ext[tuple(slice(b, b + n) for n, (b, _) in zip(arr.shape, reach))] = arr
+    for ax, ((before, after), mode, n) in enumerate(zip(reach, modes, arr.shape)):
+        if before == after == 0:
+            continue
+        # axes before `ax` are extended already: their whole length; later axes: the middle
+        region = [slice(None)] * ax + [slice(None)] + [slice(b, b + m) for m, (b, _) in
+                                                        zip(arr.shape[ax + 1:], reach[ax + 1:])]
+        for part in (slice(0, before), slice(before + n, before + n + after)):
+            target = region.copy()
+            target[ax] = part
+            if mode == Mode.CONSTANT:
+                ext[tuple(target)] = cval
+            else:
+                idx = np.pad(np.arange(n), (before, after), mode=_NUMPY_PAD[mode])[part] + before
+                source = region.copy()
+                source[ax] = idx
+                ext[tuple(target)] = ext[tuple(source)]
+    return ext
 
 
 def _crop(arr, reach, shape):
@@ -147,6 +174,20 @@ def _correlate_fn(arr):
     return correlate
 
 
+#: dtypes sep3d's own dense correlation computes in (others go to scipy.ndimage.correlate).
+_DENSE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _dense_numpy(arr, weights, reach, modes, cval):
+    """The valid correlation of `arr` extended by `reach` (sep3d's threaded CPU kernel)."""
+    from .backends.cpu import run_dense_correlation
+
+    ext = np.ascontiguousarray(_extend(arr, reach, modes, cval))
+    out = np.empty(arr.shape, arr.dtype)
+    run_dense_correlation(ext, np.ascontiguousarray(weights), out)
+    return out
+
+
 def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype):
     kind = backends.array_kind(arr)
     reach = _reach(corr_origins, flipped.shape)
@@ -156,12 +197,24 @@ def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype):
         weights = flipped
 
         def block(x):
+            if backends.array_kind(x) == "numpy" and dtype in _DENSE_DTYPES:
+                # the overlap is the reach: the valid part is what map_overlap keeps
+                out = np.zeros(x.shape, dtype)
+                inner = tuple(slice(b, n - a) for (b, a), n in zip(reach, x.shape))
+                valid = np.empty(out[inner].shape, dtype)
+                from .backends.cpu import run_dense_correlation
+
+                run_dense_correlation(np.ascontiguousarray(x, dtype=dtype), weights.astype(dtype), valid)
+                out[inner] = valid
+                return out
             w = backends.array_module(x).asarray(weights)
             return _correlate_fn(x)(x, w, output=dtype, mode="constant", cval=0.0, origin=corr_origins)
 
         out = ext.map_overlap(block, depth=depth, boundary="none", trim=True, dtype=dtype,
                               meta=ext._meta.astype(dtype))
         return _crop(out, reach, arr.shape)
+    if kind == "numpy" and dtype in _DENSE_DTYPES:
+        return _dense_numpy(arr.astype(dtype, copy=False), flipped.astype(dtype), reach, modes, cval)
     xp = backends.array_module(arr)
     weights = xp.asarray(flipped)
     correlate = _correlate_fn(arr)

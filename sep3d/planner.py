@@ -11,7 +11,8 @@ Each method is reduced to two totals for the whole array, *work* and *bytes*:
 =============  ======================================  =====================================
 method         work (per output voxel)                 bytes moved (whole array)
 =============  ======================================  =====================================
-direct         ``prod(k)`` multiply-adds               ``2 * N * itemsize`` (in + out)
+direct         ``prod(k)`` multiply-adds (non-zero     ``2 * N * itemsize``: the extended
+               taps of an array kernel)                copy, whose time adds to the taps
 separable      ``R * sum(k)`` (R terms, one pass each  ``R * ndim`` passes x (read + write)
                axis; Gaussian: ``sum(2 r + 1)``)       x ``N * itemsize`` (memory-bound)
 fft            ``a * P * log2(P) * 3 / N`` with        6 passes over the padded complex
@@ -29,6 +30,8 @@ kernel to a relative error of 1e-6 (:func:`sep3d.decompose.decompose`; 1 for a G
 Work and bytes become seconds with per-machine throughput constants::
 
     predicted = max(work / work_per_s[method], bytes / bytes_per_s) + overhead_s[method]
+
+(for direct the two terms add: the extension is copied before the taps run).
 
 ``work_per_s`` is an *effective* rate (it absorbs vectorisation, threads and cache
 effects of each implementation), ``bytes_per_s`` a streaming copy rate and
@@ -81,13 +84,13 @@ RECURSIVE_MACS = 16
 MEASURE_LIMIT_S = 30.0
 
 #: Constants used when no calibration exists: about half the rates measured by
-#: ``calibrate(quick=True)`` on a 2-core x86 VM (direct 5.9e8, separable 3.5e9, fft 3.2e9,
-#: recursive 8.0e8 work/s, copy 1.8e10 B/s), rounded down, keeping their ratios roughly,
+#: ``calibrate(quick=True)`` on a 2-core x86 VM (direct 7.9e9, separable 4.1e9, fft 3.6e9,
+#: recursive 5.0e9 work/s, copy 1.4e10 B/s at 128^3), rounded down, keeping their ratios,
 #: so a faster machine's calibration makes every method look faster, none slower.
 DEFAULT_CONSTANTS = {
     "backend": "cpu",
     "source": "defaults",
-    "work_per_s": {"direct": 3.0e8, "separable": 1.5e9, "fft": 1.5e9, "recursive": 4.0e8},
+    "work_per_s": {"direct": 4.0e9, "separable": 2.0e9, "fft": 1.8e9, "recursive": 2.5e9},
     "bytes_per_s": 8.0e9,
     "overhead_s": {"direct": 1e-4, "separable": 5e-4, "fft": 5e-4, "recursive": 5e-4},
 }
@@ -274,7 +277,9 @@ def _costs(kern, dims, dt):
     item = np.result_type(dt, np.float32).itemsize
     n = math.prod(dims)
     ks = kern.shape
-    out = {"direct": {"macs_per_voxel": math.prod(ks), "passes": 1, "bytes": 2 * n * item, "note": ""}}
+    taps = math.prod(ks) if kern.is_gaussian else int(np.count_nonzero(kern.array))
+    out = {"direct": {"macs_per_voxel": taps, "passes": 1, "bytes": 2 * n * item,
+                      "note": "extension copy + non-zero taps"}}
     if kern.is_gaussian:
         rank, note = 1, ""
         filtered = [k for k in ks if k > 1]
@@ -311,7 +316,10 @@ def _costs(kern, dims, dt):
 
 def _predict(entry, method, constants):
     rate = constants["work_per_s"][method]
-    return max(entry["work"] / rate, entry["bytes"] / constants["bytes_per_s"]) + constants["overhead_s"][method]
+    memory = entry["bytes"] / constants["bytes_per_s"]
+    if method == "direct":  # the extension is a copy made before the taps run: the two add up
+        return entry["work"] / rate + memory + constants["overhead_s"][method]
+    return max(entry["work"] / rate, memory) + constants["overhead_s"][method]
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,6 +394,7 @@ def _runner(method, kern, image):
     """A no-argument callable that runs `method` once on `image`."""
     import scipy.ndimage as ndi
 
+    from .convolution import convolve
     from .decompose import separable_correlate
     from .filters import gaussian
 
@@ -400,7 +409,7 @@ def _runner(method, kern, image):
         return lambda: separable_correlate(image, sk)
     dense = _dense(kern).astype(image.dtype)
     if method == "direct":
-        return lambda: ndi.correlate(image, dense)
+        return lambda: convolve(image, dense, method="direct")
     return lambda: _fft_correlate(image, dense)
 
 
@@ -453,7 +462,8 @@ def calibrate(*, backend="cpu", quick=False, path=None):
     Notes
     -----
     Each run is the median of 3 after one warm-up call, on float32 random data:
-    direct = ``scipy.ndimage.correlate``; separable = ``sep3d.gaussian(method='fir')``
+    direct = ``sep3d.convolve(method='direct')`` (its copy at ``bytes_per_s``, measured
+    first, taken off); separable = ``sep3d.gaussian(method='fir')``
     (rank 1, sum(k) taps); fft = ``scipy.fft.rfftn`` + ``irfftn`` on the padded volume;
     recursive = ``sep3d.gaussian(method='recursive')``. ``work_per_s[m]`` is the median
     of ``work / seconds`` over the runs of ``m``; for fft a line ``seconds = overhead +
@@ -471,6 +481,8 @@ def calibrate(*, backend="cpu", quick=False, path=None):
         "fft": [np.ones((k,) * 3) for k in ((3, 31) if quick else (3, 31, 63))],
         "recursive": [("gaussian", s) for s in ((2.0,) if quick else (2.0, 8.0))],
     }
+    dst = np.empty_like(image)
+    bandwidth = 2 * image.nbytes / _time(lambda: np.copyto(dst, image))
     measurements, rates = [], {}
     fft_overhead = DEFAULT_CONSTANTS["overhead_s"]["fft"]
     for method, kernels in cases.items():
@@ -479,7 +491,8 @@ def calibrate(*, backend="cpu", quick=False, path=None):
             kern = _check_kernel(kernel, 3)
             entry = _costs(kern, dims, dt)[method]
             secs = _time(_runner(method, kern, image))
-            ratios.append(entry["work"] / secs)
+            busy = secs - entry["bytes"] / bandwidth if method == "direct" else secs  # less its copy
+            ratios.append(entry["work"] / max(busy, 0.1 * secs))
             measurements.append({"method": method, "kernel": kern.describe(), "work": entry["work"],
                                  "bytes": entry["bytes"], "seconds": secs})
         rates[method] = float(np.median(ratios))
@@ -490,8 +503,6 @@ def calibrate(*, backend="cpu", quick=False, path=None):
             if slope > 0:
                 rates["fft"] = float(1.0 / slope)
                 fft_overhead = float(min(max(c0, 0.0), secs.min()))
-    dst = np.empty_like(image)
-    bandwidth = 2 * image.nbytes / _time(lambda: np.copyto(dst, image))
     path = Path(path) if path is not None else calibration_path(backend)
     data = {"backend": backend, "node": platform.node(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "quick": bool(quick), "work_per_s": rates, "bytes_per_s": bandwidth,

@@ -121,6 +121,30 @@ def test_per_axis_modes_match_scipy_axis_by_axis():
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_direct_four_d_sparse_kernel_matches_scipy(mode):
+    # sep3d's dense kernel: N-D taps as (row, shift) pairs over the extended copy, zeros skipped
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal((3, 4, 2, 5))
+    kernel = rng.standard_normal((2, 3, 1, 3))
+    kernel[np.abs(kernel) < 0.6] = 0.0
+    assert 0 < np.count_nonzero(kernel) < kernel.size
+    for origin in origins_for(kernel.shape):
+        out = convolve(image, kernel, method="direct", mode=mode, cval=CVAL, origin=origin)
+        assert_rel(out, reference(image, kernel, mode, origin), REL64["direct"])
+
+
+def test_direct_rows_longer_than_a_block_and_zero_kernel():
+    # rows run in blocks of 2048 samples; an all-zero kernel gives zeros (not an empty tap list crash)
+    rng = np.random.default_rng(6)
+    image = rng.standard_normal((3, 4500)).astype(np.float32)
+    kernel = rng.standard_normal((3, 7))
+    out = convolve(image, kernel, method="direct", mode="wrap")
+    assert_rel(out, ndi.convolve(image.astype(np.float64), kernel, mode="wrap"), 1e-5, 1e-6)
+    zero = convolve(image, np.zeros((3, 7)), method="direct")
+    assert zero.dtype == np.float32 and not np.any(zero)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_separable_full_rank_error_bounded_by_decomposition(mode):
     image = make_volume((9, 8), np.float64)
     kernel = np.random.default_rng(3).standard_normal((5, 5))
