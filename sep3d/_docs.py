@@ -34,12 +34,15 @@ truncate : float, optional
 radius : int or sequence of int, optional
     Kernel half-width in voxels, overriding `truncate`.""",
     "method": """\
-method : {'fir', 'recursive'}, optional
+method : {'fir', 'recursive', 'auto'}, optional
     'fir' (default): the sampled Gaussian, exactly scipy.ndimage's taps. 'recursive':
     ITK's recursive (Deriche) Gaussian, the filter of SimpleITK's ``*RecursiveGaussian*``
     and PyRadiomics' LoG: the same cost at every sigma (16 multiply-adds per voxel and
     axis), within about 0.3% of the Gaussian's peak for sigma >= 2 voxels; `truncate`
-    and `radius` do not apply. Derivative orders up to 2.""",
+    and `radius` do not apply. Derivative orders up to 2. 'auto': per axis, whichever
+    of the two :func:`sep3d.planner.gaussian_method` predicts faster from this
+    machine's calibration (``sep3d calibrate``) -- an opt-in, as 'recursive' results
+    differ from scipy's by the error above.""",
     "backend": """\
 backend : {'auto', 'cpu', 'cuda'}, optional
     Engine. 'auto' follows the array type (NumPy -> 'cpu').""",

@@ -240,7 +240,7 @@ def check_backend(backend, name="backend"):
 
 
 #: Ways to apply a Gaussian (and its derivatives): sampled taps, or ITK's recursive filter.
-GAUSSIAN_METHODS = ("fir", "recursive")
+GAUSSIAN_METHODS = ("fir", "recursive", "auto")
 
 
 def check_method(method, name="method"):

@@ -56,8 +56,9 @@ __all__ = [
 class _Geometry:
     """Validated axes, per-axis modes and spacing of one call."""
 
-    def __init__(self, ndim, axes, mode, spacing):
+    def __init__(self, ndim, axes, mode, spacing, shape=None):
         self.ndim = ndim
+        self.shape = None if shape is None else tuple(int(n) for n in shape)
         self.axes = check_axes(axes, ndim)
         self.spacing = check_spacing(spacing, ndim)
         self.modes = check_modes_on_axes(mode, self.axes, ndim)
@@ -66,8 +67,16 @@ class _Geometry:
         """Physical values per filtered axis -> voxels."""
         return [v / self.spacing[ax] for v, ax in zip(values, self.axes)]
 
+    def length(self, ax):
+        """The line length along `ax`, None when the plan is made without a shape."""
+        return None if self.shape is None else self.shape[ax]
 
-def _gaussian_op(sigma_px, order, truncate, radius, method="fir"):
+
+def _gaussian_op(sigma_px, order, truncate, radius, method="fir", length=None):
+    if method == "auto":
+        from .planner import gaussian_method
+
+        method = gaussian_method(sigma_px, order, gaussian_radius(sigma_px, truncate, radius), length)
     if method == "recursive":
         if order > 2:
             raise ValueError(f"`order` must be <= 2 with method='recursive'; got {order}")
@@ -81,7 +90,7 @@ def _smoothing_ops(geo, sigma_px, truncate, radii, method="fir"):
     ops = [None] * geo.ndim
     for ax, s, r in zip(geo.axes, sigma_px, radii):
         if s > 0:
-            ops[ax] = _gaussian_op(s, 0, truncate, r, method)
+            ops[ax] = _gaussian_op(s, 0, truncate, r, method, geo.length(ax))
     return ops
 
 
@@ -93,7 +102,7 @@ def _derivative_ops(geo, sigma_px, truncate, radii, orders, method="fir"):
         if order:
             if s <= 0:
                 raise ValueError(f"`sigma` must be > 0 on axis {ax}, which takes a derivative; got 0")
-            ops[ax] = _gaussian_op(s, order, truncate, r, method)
+            ops[ax] = _gaussian_op(s, order, truncate, r, method, geo.length(ax))
     return ops
 
 
@@ -147,8 +156,8 @@ def _run(plan, image, backend, output, stacked=False):
 
 
 def plan_gaussian(ndim, sigma, *, order=0, spacing=None, axes=None, mode="reflect", cval=0.0,
-                  truncate=4.0, radius=None, method="fir"):
-    geo = _Geometry(ndim, axes, mode, spacing)
+                  truncate=4.0, radius=None, method="fir", shape=None):
+    geo = _Geometry(ndim, axes, mode, spacing, shape)
     n = len(geo.axes)
     sig = geo.px(check_sigma(sigma, n))
     orders = dict(zip(geo.axes, _orders(order, n)))
@@ -177,8 +186,9 @@ def _orders(order, n):
 
 
 def plan_laplacian_of_gaussian(ndim, sigma, *, normalize=False, spacing=None, axes=None,
-                               mode="reflect", cval=0.0, truncate=4.0, radius=None, method="fir"):
-    geo = _Geometry(ndim, axes, mode, spacing)
+                               mode="reflect", cval=0.0, truncate=4.0, radius=None, method="fir",
+                               shape=None):
+    geo = _Geometry(ndim, axes, mode, spacing, shape)
     n = len(geo.axes)
     sigma_phys = check_sigma(sigma, n)
     sig = geo.px(sigma_phys)
@@ -229,8 +239,8 @@ def plan_hessian(ndim, sigma, *, spacing=None, axes=None, mode="reflect", cval=0
 
 
 def plan_difference_of_gaussians(ndim, low_sigma, high_sigma=None, *, spacing=None, axes=None,
-                                 mode="reflect", cval=0.0, truncate=4.0, method="fir"):
-    geo = _Geometry(ndim, axes, mode, spacing)
+                                 mode="reflect", cval=0.0, truncate=4.0, method="fir", shape=None):
+    geo = _Geometry(ndim, axes, mode, spacing, shape)
     n = len(geo.axes)
     low = check_sigma(low_sigma, n, "low_sigma")
     high = tuple(1.6 * s for s in low) if high_sigma is None else check_sigma(high_sigma, n, "high_sigma")
@@ -353,7 +363,7 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     """
     arr = backends.as_input(image, backend)
     plan = plan_gaussian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
-                         truncate=truncate, radius=radius, method=method)
+                         truncate=truncate, radius=radius, method=method, shape=arr.shape)
     return _run(plan, arr, backend, output)
 
 
@@ -399,7 +409,8 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     """
     arr = backends.as_input(image, backend)
     plan = plan_gaussian_derivative(arr.ndim, sigma, order, spacing=spacing, axes=axes, mode=mode,
-                                    cval=cval, truncate=truncate, radius=radius, method=method)
+                                    cval=cval, truncate=truncate, radius=radius, method=method,
+                                    shape=arr.shape)
     return _run(plan, arr, backend, output)
 
 
@@ -444,7 +455,8 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     """
     arr = backends.as_input(image, backend)
     plan = plan_laplacian_of_gaussian(arr.ndim, sigma, normalize=normalize, spacing=spacing, axes=axes,
-                                      mode=mode, cval=cval, truncate=truncate, radius=radius, method=method)
+                                      mode=mode, cval=cval, truncate=truncate, radius=radius, method=method,
+                                      shape=arr.shape)
     return _run(plan, arr, backend, output)
 
 
@@ -560,7 +572,8 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     """
     arr = backends.as_input(image, backend)
     plan = plan_difference_of_gaussians(arr.ndim, low_sigma, high_sigma, spacing=spacing, axes=axes,
-                                        mode=mode, cval=cval, truncate=truncate, method=method)
+                                        mode=mode, cval=cval, truncate=truncate, method=method,
+                                        shape=arr.shape)
     return _run(plan, arr, backend, output)
 
 

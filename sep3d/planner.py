@@ -62,6 +62,7 @@ __all__ = [
     "calibrate",
     "calibration_path",
     "choose_method",
+    "gaussian_method",
     "cost_model",
     "load_calibration",
     "parse_kernel",
@@ -84,13 +85,13 @@ RECURSIVE_MACS = 16
 MEASURE_LIMIT_S = 30.0
 
 #: Constants used when no calibration exists: about half the rates measured by
-#: ``calibrate(quick=True)`` on a 2-core x86 VM (direct 7.9e9, separable 4.1e9, fft 3.6e9,
-#: recursive 5.0e9 work/s, copy 1.4e10 B/s at 128^3), rounded down, keeping their ratios,
-#: so a faster machine's calibration makes every method look faster, none slower.
+#: ``calibrate()`` (256^3) on a 2-core x86 VM (direct 1.7e10, separable 1.6e10, fft 5.8e9,
+#: recursive 7.1e9 work/s, copy 1.7e10 B/s), rounded down, keeping their ratios, so a
+#: faster machine's calibration makes every method look faster, none slower.
 DEFAULT_CONSTANTS = {
     "backend": "cpu",
     "source": "defaults",
-    "work_per_s": {"direct": 4.0e9, "separable": 2.0e9, "fft": 1.8e9, "recursive": 2.5e9},
+    "work_per_s": {"direct": 8.0e9, "separable": 8.0e9, "fft": 2.9e9, "recursive": 3.5e9},
     "bytes_per_s": 8.0e9,
     "overhead_s": {"direct": 1e-4, "separable": 5e-4, "fft": 5e-4, "recursive": 5e-4},
 }
@@ -273,6 +274,17 @@ def cost_model(kernel, shape, dtype=np.float32):
     return costs
 
 
+def _recursive_macs(sigma, order, length):
+    """Multiply-adds per sample of one recursive axis: four sections over each line,
+    started from 8 boundary states, each a dot product over the samples within the
+    operator's reach of the edge (None `length`: lines long enough to ignore them)."""
+    from .kernels import recursive_gaussian
+
+    if length is None:
+        return float(RECURSIVE_MACS)
+    return RECURSIVE_MACS + 8 * min(recursive_gaussian(sigma, order).reach + 1, length) / length
+
+
 def _costs(kern, dims, dt):
     item = np.result_type(dt, np.float32).itemsize
     n = math.prod(dims)
@@ -296,15 +308,11 @@ def _costs(kern, dims, dt):
     out["fft"] = {"macs_per_voxel": work / n, "passes": 6, "padded": padded,
                   "bytes": 6 * p * 2 * item, "note": "pad " + "x".join(map(str, padded))}
     if kern.is_gaussian:
-        # four sections over each line, started from 8 boundary states, each a dot
-        # product over the samples within the operator's reach of the edge
-        from .kernels import recursive_gaussian
-
         macs, axes = 0.0, 0
         for s, length in zip(kern.sigma, dims):
             if s > 0:
                 axes += 1
-                macs += RECURSIVE_MACS + 8 * min(recursive_gaussian(s).reach + 1, length) / length
+                macs += _recursive_macs(s, 0, length)
         out["recursive"] = {"macs_per_voxel": macs, "passes": axes,
                             "bytes": axes * 2 * n * item, "note": "sections + boundary states"}
     for entry in out.values():
@@ -664,6 +672,52 @@ def choose_method(kernel, shape, dtype=np.float32, backend="cpu"):
     True
     """
     return plan_methods(kernel, shape, dtype, backend).choice
+
+
+def gaussian_method(sigma, order=0, radius=None, length=None, backend="cpu"):
+    """The faster way to run one axis of a Gaussian: 'fir' or 'recursive'.
+
+    What ``method='auto'`` of :func:`sep3d.gaussian` and its relatives runs on each
+    axis: the FIR's ``2 * radius + 1`` taps at the calibrated separable rate against the
+    recursion's sections and boundary states (:func:`plan_methods`' model) at the
+    recursive rate, from :func:`load_calibration`.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in samples, > 0.
+    order : int, optional
+        Derivative order; above 2 only 'fir' exists.
+    radius : int, optional
+        The FIR half-width; default ``int(4 * sigma + 0.5)``.
+    length : int, optional
+        The line length (the boundary states cost ``8 * reach / length`` per sample);
+        default: lines long enough to ignore them.
+    backend : {'cpu'}, optional
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> gaussian_method(0.8), gaussian_method(0.8, order=3), gaussian_method(40.0, length=512)
+    ('fir', 'fir', 'recursive')
+    """
+    from .kernels import gaussian_radius
+
+    _check_backend(backend)
+    sigma = float(sigma)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"`sigma` must be a finite number > 0; got {sigma!r}")
+    if order > 2:
+        return "fir"
+    radius = gaussian_radius(sigma, 4.0, radius)
+    constants = load_calibration(backend)
+    rates = constants["work_per_s"]
+    fir = (2 * radius + 1) / rates["separable"]
+    recursive = _recursive_macs(sigma, order, length) / rates["recursive"]
+    return "recursive" if recursive < fir else "fir"
 
 
 # ---------------------------------------------------------------------------------------

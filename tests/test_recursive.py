@@ -5,6 +5,8 @@ implementation of the same recursion), scipy.ndimage float64 (for the accuracy o
 recursive approximation and for the boundary modes, applied to the operator's own
 impulse response as FIR taps), and the plain-Python reference :meth:`IIR.apply`.
 """
+import json
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -15,6 +17,7 @@ from conftest import MODES, assert_close
 from sep3d import filters
 from sep3d._validate import Mode
 from sep3d.kernels import IIR, RECURSIVE_TOLERANCE, recursive_gaussian
+from sep3d.planner import gaussian_method
 
 
 def itk_recursive_1d(x, sigma, order):
@@ -250,3 +253,38 @@ def test_describe_names_the_recursive_passes():
     text = str(sep3d.describe(plan))
     assert "recursive gaussian sigma=2 order=2" in text
     assert "reach" in text
+
+
+@pytest.fixture
+def calibrated(tmp_path, monkeypatch):
+    """A calibration with FIR taps at twice the recursion's multiply-add rate."""
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"work_per_s": {"separable": 1e10, "recursive": 5e9}}))
+    monkeypatch.setenv("SEP3D_CALIBRATION", str(path))
+    return path
+
+
+def test_gaussian_method_weighs_taps_against_sections_and_boundary_states(calibrated):
+    # recursive when 2r + 1 taps cost more than 16 MACs (+ 8 reach / length) at half the rate
+    assert gaussian_method(3.5) == "fir"  # r = 14: 29 taps < 32
+    assert gaussian_method(4.5) == "recursive"  # r = 18: 37 taps > 32
+    assert gaussian_method(4.5, length=20) == "fir"  # short lines: 16 + 8 = 24 MACs -> 48 taps
+    assert gaussian_method(12.0, order=3) == "fir"  # no recursive third derivative
+    with pytest.raises(ValueError, match="`sigma` must be a finite number > 0"):
+        gaussian_method(0.0)
+
+
+def test_auto_runs_fir_and_recursive_axes_against_scipy_and_itk(calibrated):
+    # sigma 1 on axis 0 -> scipy's sampled Gaussian; sigma 8 on axis 1 -> ITK's recursion
+    # (65 taps against 16 + 8 MACs per sample at half the rate)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((12, 60))
+    got = sep3d.gaussian(x, (1.0, 8.0), mode="nearest", method="auto")
+    fir = ndi.gaussian_filter1d(x, 1.0, axis=0, mode="nearest")
+    ref = np.stack([itk_recursive_1d(line, 8.0, 0) for line in fir])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+    dog = sep3d.difference_of_gaussians(x, 1.0, 8.0, mode="nearest", method="auto")
+    low = ndi.gaussian_filter(x, 1.0, mode="nearest")
+    high = np.stack([itk_recursive_1d(line, 8.0, 0) for line in
+                     np.stack([itk_recursive_1d(col, 8.0, 0) for col in x.T]).T])
+    np.testing.assert_allclose(dog, low - high, rtol=0, atol=1e-5 * np.abs(low - high).max())
