@@ -188,31 +188,48 @@ def _dense_numpy(arr, weights, reach, modes, cval):
     return out
 
 
+def _valid_by_chunks(arr, valid, reach, modes, cval, dtype):
+    """A dask array's result through ``valid(block)``, the valid correlation of one block.
+
+    The array is extended by `reach` with the modes first, then each chunk gets the reach
+    of its neighbours as overlap: the valid part of the overlapped chunk is what
+    map_overlap keeps (the rest of the block is zeros, trimmed away).
+    """
+    depth = {ax: r for ax, r in enumerate(reach)}
+    ext = _extend(arr.astype(dtype), reach, modes, cval)
+
+    def block(x):
+        xp = backends.array_module(x)
+        out = xp.zeros(x.shape, dtype)
+        inner = tuple(slice(b, n - a) for (b, a), n in zip(reach, x.shape))
+        if all(s.stop > s.start for s in inner):
+            out[inner] = valid(x)
+        return out
+
+    out = ext.map_overlap(block, depth=depth, boundary="none", trim=True, dtype=dtype,
+                          meta=ext._meta.astype(dtype))
+    return _crop(out, reach, arr.shape)
+
+
+def _dense_valid(x, flipped, dtype):
+    """The valid correlation of one NumPy or CuPy block with the (flipped) kernel."""
+    if backends.array_kind(x) == "numpy" and dtype in _DENSE_DTYPES:
+        from .backends.cpu import run_dense_correlation
+
+        out = np.empty(tuple(n - k + 1 for n, k in zip(x.shape, flipped.shape)), dtype)
+        run_dense_correlation(np.ascontiguousarray(x, dtype=dtype), flipped.astype(dtype), out)
+        return out
+    xp = backends.array_module(x)
+    corr = _correlate_fn(x)(x.astype(dtype, copy=False), xp.asarray(flipped), output=dtype, mode="constant")
+    origin = tuple(k // 2 for k in flipped.shape)  # scipy centres the kernel at k // 2
+    return corr[tuple(slice(c, n - (k - 1 - c)) for c, n, k in zip(origin, x.shape, flipped.shape))]
+
+
 def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype):
     kind = backends.array_kind(arr)
     reach = _reach(corr_origins, flipped.shape)
     if kind == "dask":
-        depth = {ax: r for ax, r in enumerate(reach)}
-        ext = _extend(arr.astype(dtype), reach, modes, cval)
-        weights = flipped
-
-        def block(x):
-            if backends.array_kind(x) == "numpy" and dtype in _DENSE_DTYPES:
-                # the overlap is the reach: the valid part is what map_overlap keeps
-                out = np.zeros(x.shape, dtype)
-                inner = tuple(slice(b, n - a) for (b, a), n in zip(reach, x.shape))
-                valid = np.empty(out[inner].shape, dtype)
-                from .backends.cpu import run_dense_correlation
-
-                run_dense_correlation(np.ascontiguousarray(x, dtype=dtype), weights.astype(dtype), valid)
-                out[inner] = valid
-                return out
-            w = backends.array_module(x).asarray(weights)
-            return _correlate_fn(x)(x, w, output=dtype, mode="constant", cval=0.0, origin=corr_origins)
-
-        out = ext.map_overlap(block, depth=depth, boundary="none", trim=True, dtype=dtype,
-                              meta=ext._meta.astype(dtype))
-        return _crop(out, reach, arr.shape)
+        return _valid_by_chunks(arr, lambda x: _dense_valid(x, flipped, dtype), reach, modes, cval, dtype)
     if kind == "numpy" and dtype in _DENSE_DTYPES:
         return _dense_numpy(arr.astype(dtype, copy=False), flipped.astype(dtype), reach, modes, cval)
     xp = backends.array_module(arr)
@@ -272,50 +289,49 @@ def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend
     return result[0] if squeeze else result
 
 
-def _fft(arr, kernel, corr_origins, modes, cval, dtype):
+def _fft_valid(x, kernel, dtype, workers=-1):
+    """The valid convolution of one block with `kernel` through real FFTs of fast lengths.
+
+    ``x.shape - kernel.shape + 1`` outputs: output i of the linear convolution sits at
+    ``i + s - 1``. `workers` is scipy.fft's thread count (1 inside dask tasks).
+    """
     import scipy.fft
 
-    kind = backends.array_kind(arr)
-    if kind == "dask":
-        raise NotImplementedError(
-            "method='fft' is not implemented for dask arrays (it needs the whole array in "
-            "one chunk); use method='separable' or 'direct'")
-    reach = _reach(corr_origins, kernel.shape)
-    ext = _extend(arr.astype(dtype, copy=False), reach, modes, cval)
-    sizes = tuple(scipy.fft.next_fast_len(n, real=True) for n in ext.shape)
-    axes = tuple(range(arr.ndim))
-    if kind == "cupy":
+    sizes = tuple(scipy.fft.next_fast_len(n, real=True) for n in x.shape)
+    axes = tuple(range(x.ndim))
+    crop = tuple(slice(s - 1, n) for s, n in zip(kernel.shape, x.shape))
+    if backends.array_kind(x) == "cupy":
         import cupy
 
         k = cupy.asarray(kernel.astype(dtype))
-        spec = cupy.fft.rfftn(ext, s=sizes, axes=axes) * cupy.fft.rfftn(k, s=sizes, axes=axes)
+        spec = cupy.fft.rfftn(x.astype(dtype, copy=False), s=sizes, axes=axes) * cupy.fft.rfftn(k, s=sizes, axes=axes)
         full = cupy.fft.irfftn(spec, s=sizes, axes=axes)
     else:
         k = kernel.astype(dtype)
-        spec = scipy.fft.rfftn(ext, s=sizes, axes=axes, workers=-1)
-        spec *= scipy.fft.rfftn(k, s=sizes, axes=axes, workers=-1)
-        full = scipy.fft.irfftn(spec, s=sizes, axes=axes, workers=-1)
-    # linear convolution of the extended array with the kernel: output i sits at i + s - 1
-    crop = tuple(slice(s - 1, s - 1 + n) for s, n in zip(kernel.shape, arr.shape))
+        spec = scipy.fft.rfftn(x.astype(dtype, copy=False), s=sizes, axes=axes, workers=workers)
+        spec *= scipy.fft.rfftn(k, s=sizes, axes=axes, workers=workers)
+        full = scipy.fft.irfftn(spec, s=sizes, axes=axes, workers=workers)
     return full[crop].astype(dtype, copy=False)
 
 
+def _fft(arr, kernel, corr_origins, modes, cval, dtype):
+    reach = _reach(corr_origins, kernel.shape)
+    if backends.array_kind(arr) == "dask":  # one transform per overlapped chunk, one thread each
+        return _valid_by_chunks(arr, lambda x: _fft_valid(x, kernel, dtype, workers=1), reach, modes, cval, dtype)
+    return _fft_valid(_extend(arr.astype(dtype, copy=False), reach, modes, cval), kernel, dtype)
+
+
 def _auto(kernel, arr, dtype, tol, backend):
-    kind = backends.array_kind(arr)
-    engine = backends.engine_name(backend, arr)
+    """The planner's choice; a dask array is costed by its largest chunk with its overlap
+    (every method then runs once per chunk)."""
+    shape = arr.shape
+    if backends.array_kind(arr) == "dask":
+        shape = tuple(max(c) + k - 1 for c, k in zip(arr.chunks, kernel.shape))
     try:
         from .planner import choose_method
-    except ImportError:
-        choose_method = None
-    if choose_method is not None:
-        method = choose_method(kernel, arr.shape, dtype, engine)
-    else:
-        method = _fallback_method(kernel, arr.shape, tol)
-        if kind == "dask" and method == "fft":
-            method = "direct"
-    if kind == "dask" and method == "fft":  # no dask FFT path: the cheapest exact one instead
-        method = "direct"
-    return method
+    except ImportError:  # the rule of thumb the planner refines
+        return _fallback_method(kernel, shape, tol)
+    return choose_method(kernel, shape, dtype, backends.engine_name(backend, arr))
 
 
 def _fallback_method(kernel, shape, tol):
@@ -373,8 +389,7 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
         A complex or non-numeric `kernel` or `image`; an `output` of another array type
         or dtype; an `output` with a dask input.
     NotImplementedError
-        ``method='fft'`` on a dask array; ``method='separable'`` with a kernel of more
-        than 3 dimensions.
+        ``method='separable'`` with a kernel of more than 3 dimensions.
 
     See Also
     --------
@@ -390,10 +405,12 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
 
     Cost per voxel and accuracy, for a kernel of shape ``k``:
 
-    - 'direct': ``prod(k)`` multiply-adds; exact (scipy accumulates in float64).
-      NumPy: ``scipy.ndimage.correlate``; CuPy: ``cupyx.scipy.ndimage.correlate``;
-      dask: the array is extended by the kernel's reach (every mode), then correlated
-      per block with ``map_overlap``.
+    - 'direct': ``prod(k)`` multiply-adds (zero taps skipped), accumulated in the
+      result's dtype. NumPy (float32/float64 results): sep3d's threaded kernel over a
+      copy of the image extended by the mode, four taps per sweep of each output row;
+      CuPy: ``cupyx.scipy.ndimage.correlate``; dask: the array is extended by the
+      kernel's reach (every mode), then each chunk with its overlap is correlated by the
+      same kernels (``map_overlap``).
     - 'separable': ``R * sum(k)`` multiply-adds for a decomposition of rank ``R``
       (:func:`~sep3d.decompose.decompose` of the flipped kernel at `tol`); exact only to
       `tol`: the result differs from the dense one by at most
@@ -402,11 +419,12 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
     - 'fft': ``O(log n)`` per voxel of the extended array (``shape + k - 1``, rounded
       up to a fast FFT length); rounding about 1e-6 of ``max|result|`` in float32 and
       1e-14 in float64 (float32 input is transformed in single precision). NumPy
-      (``scipy.fft``, all cores) and CuPy (``cupy.fft``); not dask.
-    - 'auto': ``sep3d.planner.choose_method(kernel, image.shape, dtype, engine)``; if
-      that module is missing: 'separable' when ``R * sum(k) < prod(k)`` (``R`` the rank
-      at `tol`, 2-D/3-D kernels), else 'fft'. dask inputs never get 'fft' ('direct'
-      instead).
+      (``scipy.fft``, all cores) and CuPy (``cupy.fft``); dask: one transform per
+      chunk with its overlap (the kernel's reach), one thread per task.
+    - 'auto': ``sep3d.planner.choose_method(kernel, shape, dtype, engine)``, ``shape``
+      the image's (dask: its largest chunk with the overlap, since every method then
+      runs per chunk); if that module is missing: 'separable' when ``R * sum(k) <
+      prod(k)`` (``R`` the rank at `tol`, 2-D/3-D kernels), else 'fft'.
 
     Examples
     --------

@@ -161,25 +161,26 @@ def test_separable_full_rank_error_bounded_by_decomposition(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", ["direct", "separable"])
+@pytest.mark.parametrize("method", METHODS)
 def test_dask_equals_numpy(method, mode):
     image = make_volume((10, 7, 6), np.float64)
     kernel = low_rank_kernel((3, 4, 5))
-    # direct: chunks smaller than the reach; separable: sep3d's engine warns on such chunks
-    chunks = (4, 3, 2) if method == "direct" else (5, 7, 6)
+    # direct, fft: chunks smaller than the reach; separable: sep3d's engine warns on such chunks
+    chunks = (5, 7, 6) if method == "separable" else (4, 3, 2)
     lazy = da.from_array(image, chunks=chunks)
     origin = (1, -2, 0)
     out = convolve(lazy, kernel, method=method, mode=mode, cval=CVAL, origin=origin, tol=1e-12)
     assert isinstance(out, da.Array) and out.dtype == np.float64 and out.shape == image.shape
     expect = convolve(image, kernel, method=method, mode=mode, cval=CVAL, origin=origin, tol=1e-12)
-    assert_rel(out.compute(), expect, 1e-12)
+    assert_rel(out.compute(), expect, REL64[method])
     assert_rel(out.compute(), reference(image, kernel, mode, origin), REL64[method])
 
 
-def test_dask_float32_and_kernel_longer_than_chunks():
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_dask_float32_and_kernel_longer_than_chunks(method):
     image = make_volume((5, 6), np.float32)
     kernel = low_rank_kernel((9, 2))
-    out = convolve(da.from_array(image, chunks=2), kernel, method="direct", mode="reflect")
+    out = convolve(da.from_array(image, chunks=2), kernel, method=method, mode="reflect")
     assert out.dtype == np.float32
     assert_rel(out.compute(), reference(image, kernel, "reflect"), 1e-5, 1e-6)
 
@@ -208,7 +209,7 @@ def test_auto_fallback_rule(monkeypatch):
     image = np.zeros((8, 8, 8))
     assert convolution._auto(rank1, image, np.dtype(np.float64), 1e-6, "auto") == "separable"
     assert convolution._auto(full, image[0], np.dtype(np.float64), 1e-6, "auto") == "fft"
-    assert convolution._auto(full, da.zeros((8, 8)), np.dtype(np.float64), 1e-6, "auto") == "direct"
+    assert convolution._auto(full, da.zeros((8, 8)), np.dtype(np.float64), 1e-6, "auto") == "fft"
     assert convolution._fallback_method(np.ones(5), (8,), 1e-6) == "fft"
 
 
@@ -294,12 +295,6 @@ def test_rejects_bad_output():
         convolve(np.zeros(6), np.ones(3), method="direct", output=np.zeros(6, np.int32))
     with pytest.raises(TypeError, match="`output` must be None for a dask array"):
         convolve(da.zeros(6, chunks=3), np.ones(3), method="direct", output=np.zeros(6))
-
-
-def test_fft_on_dask_is_not_implemented():
-    match = "method='fft' is not implemented for dask.*'separable' or 'direct'"
-    with pytest.raises(NotImplementedError, match=match):
-        convolve(da.zeros((6, 6), chunks=3), np.ones((3, 3)), method="fft")
 
 
 def test_separable_four_d_kernel_is_not_implemented():
