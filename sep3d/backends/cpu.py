@@ -9,9 +9,12 @@ Every pass filters one axis of a C-contiguous array seen as ``(outer, n, inner)`
   with its boundary rows, then each output row is a sum of K panel rows, vectorised over
   the contiguous block;
 - a recursive (IIR) operator runs as four second-order sections over a panel of columns
-  (lines along the contiguous axis are transposed in 8 x 8 tiles first), each started
-  from its exact state before the edge (:func:`_section_boundaries`), so no mode extends
-  the lines.
+  (lines along the contiguous axis are transposed into it by tiles of vectors first),
+  each started from its exact state before the edge (:func:`_section_boundaries`), so no
+  mode extends the lines. The recursion and the tile transposes are written as LLVM
+  vector IR (:func:`_strip_sections`, :func:`_transpose_tile`): Numba vectorises only
+  innermost loops, and a recursion wants the columns as vector lanes with the row loop
+  innermost and its states in registers.
 
 Both copy their input before writing, so a pass may run in place (``src is dst``); the
 plan's schedule uses that to build a chain of passes in the result array itself.
@@ -30,7 +33,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .._validate import Mode
 from ..kernels import FIR, IIR, VaryingFIR, section_response
@@ -550,31 +556,209 @@ def run_dense_correlation(ext, weights, out):
 IIR_FLOAT32_ERROR = 2e-5
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _section(X, Y, p0, p1, a1, a2, y1, y2, xm, width):
-    """``Y[t] = p0 X[t] + p1 X[t-1] - a1 Y[t-1] - a2 Y[t-2]`` down the rows of X (columns ``:width``).
+#: Vectors of a strip of the recursion (its columns: 4 x 8 float32 or 4 x 4 float64):
+#: sixteen independent chains hide the latency of the feedback multiply-adds, and the
+#: states of the four sections (20 vectors) still fit in the registers.
+STRIP_VECTORS = 4
+#: Bytes of one vector (AVX2): the strip is ``STRIP_VECTORS * VECTOR_BYTES`` bytes wide.
+VECTOR_BYTES = 32
 
-    The rows before the first are given: ``y1`` = Y[-1], ``y2`` = Y[-2], ``xm`` = X[-1].
-    One section per loop: one written row against four read rows, which LLVM vectorises.
+
+def strip_width(dtype):
+    """Columns of one strip of :func:`_strip_sections` for `dtype` (32 float32, 16 float64)."""
+    return STRIP_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+@intrinsic
+def _strip_sections(typingctx, P, D, C, S, b0, sec):
+    """The four sections over one strip of a panel, their states in vector registers.
+
+    Columns ``b0 .. b0 + strip_width`` of the (n, w) panel ``P`` (row t = x[t]): the two
+    causal sections run down the rows into ``C`` (n, strip_width) as their sum, then the
+    two anticausal ones up the rows on x[t + 1], and ``D[t]`` gets all four. ``S`` holds
+    the starts: rows 2s, 2s + 1 = Y[-1], Y[-2] of section s (0, 1 causal; 2, 3
+    anticausal, in their own order), row 8 = x[-1], 9 = x[n + 1], 10 = x[n]; ``sec`` is
+    (4, 4) ``[p0, p1, a1, a2]``. Written in LLVM vector IR because Numba vectorises only
+    innermost loops: a loop over the rows with the columns as vector lanes keeps every
+    state in a register, where the row-by-row form reloads four rows per section.
     """
-    m = X.shape[0]
-    x0 = X[0]
-    r0 = Y[0]
-    for b in range(width):
-        r0[b] = (p0 * x0[b] + p1 * xm[b]) - (a1 * y1[b] + a2 * y2[b])
-    if m > 1:
-        x1 = X[1]
-        r1 = Y[1]
-        for b in range(width):
-            r1[b] = (p0 * x1[b] + p1 * x0[b]) - (a1 * r0[b] + a2 * y1[b])
-    for t in range(2, m):
-        xt = X[t]
-        xp = X[t - 1]
-        yt = Y[t]
-        ya = Y[t - 1]
-        yb = Y[t - 2]
-        for b in range(width):
-            yt[b] = (p0 * xt[b] + p1 * xp[b]) - (a1 * ya[b] + a2 * yb[b])
+    if any(a.dtype != P.dtype for a in (D, C, S, sec)):
+        return None  # one dtype for the panel, the scratch, the states and the coefficients
+    sig = types.void(P, D, C, S, types.intp, sec)
+
+    def codegen(context, builder, signature, args):
+        float_type = context.get_value_type(signature.args[0].dtype)
+        lanes = VECTOR_BYTES * 8 // signature.args[0].dtype.bitwidth
+        vec = ir.VectorType(float_type, lanes)
+        i64 = ir.IntType(64)
+        arrays = [context.make_array(ty)(context, builder, value)
+                  for ty, value in zip(signature.args[:4], args[:4])]
+        data = [a.data for a in arrays]
+        rows = [cgutils.unpack_tuple(builder, a.strides)[0] for a in arrays]  # bytes per row
+        n = cgutils.unpack_tuple(builder, arrays[0].shape)[0]
+        item = signature.args[0].dtype.bitwidth // 8
+        start = builder.mul(args[4], ir.Constant(i64, item))  # bytes to column b0 (C: its own column 0)
+
+        def address(a, row, k):
+            col = ir.Constant(i64, k * VECTOR_BYTES)
+            offset = builder.add(builder.mul(row, rows[a]), col if a == 2 else builder.add(start, col))
+            raw = builder.gep(builder.bitcast(data[a], ir.IntType(8).as_pointer()), [offset])
+            return builder.bitcast(raw, vec.as_pointer())
+
+        def load(a, row, k):
+            return builder.load(address(a, row, k), align=item)
+
+        def store(a, row, k, value):
+            builder.store(value, address(a, row, k), align=item)
+
+        def splat(value):
+            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+            mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+            return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), mask)
+
+        def add(a, b):
+            return builder.fadd(a, b, flags=("contract",))
+
+        def mul(a, b):
+            return builder.fmul(a, b, flags=("contract",))
+
+        def section(c, x, x_prev, y1, y2):  # (p0 x + p1 x_prev) - (a1 y1 + a2 y2)
+            return builder.fsub(add(mul(c[0], x), mul(c[1], x_prev)), add(mul(c[2], y1), mul(c[3], y2)),
+                                flags=("contract",))
+
+        coef_ptr = context.make_array(signature.args[5])(context, builder, args[5]).data
+        coef = [[splat(builder.load(builder.gep(coef_ptr, [ir.Constant(i64, 4 * s + j)]))) for j in range(4)]
+                for s in range(4)]
+
+        def state(row):  # a register (alloca, promoted by LLVM) per vector, from row `row` of S
+            slots = []
+            for k in range(STRIP_VECTORS):
+                slot = cgutils.alloca_once(builder, vec)
+                builder.store(load(3, ir.Constant(i64, row), k), slot)
+                slots.append(slot)
+            return slots
+
+        def step(first, second, t, x_of, out_of):
+            """One row of a pair of sections on every vector: y = first + second."""
+            for k in range(STRIP_VECTORS):
+                x = x_of(k)
+                xp = builder.load(xs[k])
+                u1, u2, v1, v2 = (builder.load(slot[k]) for slot in (ys[0], ys[1], ys[2], ys[3]))
+                u = section(first, x, xp, u1, u2)
+                v = section(second, x, xp, v1, v2)
+                out_of(k, add(u, v))
+                builder.store(u1, ys[1][k])
+                builder.store(u, ys[0][k])
+                builder.store(v1, ys[3][k])
+                builder.store(v, ys[2][k])
+                builder.store(x, xs[k])
+
+        # causal: x[t], t = 0 .. n - 1, into C
+        ys = [state(0), state(1), state(2), state(3)]
+        xs = state(8)
+        with cgutils.for_range(builder, n) as loop:
+            t = loop.index
+            step(coef[0], coef[1], t, lambda k: load(0, t, k), lambda k, y: store(2, t, k, y))
+        # anticausal: x[t + 1], t = n - 1 .. 0; D[t] = C[t] + both
+        ys = [state(4), state(5), state(6), state(7)]
+        xs = state(9)
+        last = builder.sub(n, ir.Constant(i64, 1))
+        step(coef[2], coef[3], last, lambda k: load(3, ir.Constant(i64, 10), k),
+             lambda k, y: store(1, last, k, add(load(2, last, k), y)))
+        with cgutils.for_range(builder, last) as loop:
+            t = builder.sub(builder.sub(last, ir.Constant(i64, 1)), loop.index)
+            t1 = builder.add(t, ir.Constant(i64, 1))
+            step(coef[2], coef[3], t, lambda k: load(0, t1, k),
+                 lambda k, y: store(1, t, k, add(load(2, t, k), y)))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _transpose_network(builder, rows):
+    """The columns of a square tile of vectors (8 float32 or 4 float64) as vectors:
+    AVX's unpack / shuffle / 128-bit-lane permute network, as LLVM shuffles."""
+    lanes = len(rows)
+
+    def shuffle(a, b, mask):
+        return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(ir.IntType(32), lanes), mask))
+
+    if lanes == 4:
+        lo, hi = [0, 4, 2, 6], [1, 5, 3, 7]
+        t = [shuffle(rows[0], rows[1], lo), shuffle(rows[0], rows[1], hi),
+             shuffle(rows[2], rows[3], lo), shuffle(rows[2], rows[3], hi)]
+        low, high = [0, 1, 4, 5], [2, 3, 6, 7]
+        return [shuffle(t[0], t[2], low), shuffle(t[1], t[3], low), shuffle(t[0], t[2], high),
+                shuffle(t[1], t[3], high)]
+    lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    t = []
+    for i in range(0, 8, 2):
+        t += [shuffle(rows[i], rows[i + 1], lo), shuffle(rows[i], rows[i + 1], hi)]
+    even, odd = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    u = []
+    for g in (0, 4):
+        u += [shuffle(t[g], t[g + 2], even), shuffle(t[g], t[g + 2], odd),
+              shuffle(t[g + 1], t[g + 3], even), shuffle(t[g + 1], t[g + 3], odd)]
+    low, high = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    return ([shuffle(u[j], u[j + 4], low) for j in range(4)] + [shuffle(u[j], u[j + 4], high) for j in range(4)])
+
+
+@intrinsic
+def _transpose_tile(typingctx, A, B, a_row, a_col, b_row, b_col, scale):
+    """``B[b_row + j, b_col + i] = scale * A[a_row + i, a_col + j]`` over one square tile
+    of one vector of A's dtype (8 x 8 float32, 4 x 4 float64): one vector load per row,
+    the shuffle network, one vector store per column (converted to B's dtype). A and B
+    are 2-D with unit column stride; the tile must lie inside both."""
+    sig = types.void(A, B, types.intp, types.intp, types.intp, types.intp, scale)
+
+    def codegen(context, builder, signature, args):
+        item = signature.args[0].dtype.bitwidth // 8
+        lanes = VECTOR_BYTES // item
+        vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), lanes)
+        i64 = ir.IntType(64)
+        arrays = [context.make_array(ty)(context, builder, value) for ty, value in zip(signature.args[:2], args[:2])]
+
+        def address(a, row, col):
+            stride = cgutils.unpack_tuple(builder, arrays[a].strides)[0]
+            size = signature.args[a].dtype.bitwidth // 8
+            offset = builder.add(builder.mul(row, stride), builder.mul(col, ir.Constant(i64, size)))
+            raw = builder.gep(builder.bitcast(arrays[a].data, ir.IntType(8).as_pointer()), [offset])
+            return builder.bitcast(raw, vec.as_pointer())
+
+        rows = [builder.load(address(0, builder.add(args[2], ir.Constant(i64, i)), args[3]), align=item)
+                for i in range(lanes)]
+        value = context.cast(builder, args[6], signature.args[6], signature.args[0].dtype)
+        one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        factor = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
+                                        ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+        target = context.get_value_type(signature.args[1].dtype)
+        out = ir.VectorType(target, lanes)
+        for j, column in enumerate(_transpose_network(builder, rows)):
+            value = builder.fmul(factor, column)
+            if target != vec.element:  # float32 <-> float64: the tile's size follows A
+                widen = signature.args[1].dtype.bitwidth > signature.args[0].dtype.bitwidth
+                value = (builder.fpext if widen else builder.fptrunc)(value, out)
+            pointer = builder.bitcast(address(1, builder.add(args[4], ir.Constant(i64, j)), args[5]), out.as_pointer())
+            builder.store(value, pointer, align=signature.args[1].dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _transpose_block(A, B, a_row, a_col, b_row, b_col, rows, cols, scale, tile):
+    """``B[b_row + j, b_col + i] = scale * A[a_row + i, a_col + j]``, i < rows, j < cols:
+    whole tiles by :func:`_transpose_tile` (`tile`: lanes of one vector of A's dtype),
+    the edges element by element."""
+    full_r = rows // tile * tile
+    full_c = cols // tile * tile
+    for i0 in range(0, full_r, tile):
+        for j0 in range(0, full_c, tile):
+            _transpose_tile(A, B, a_row + i0, a_col + j0, b_row + j0, b_col + i0, scale)
+    for i in range(rows):
+        src = A[a_row + i]
+        for j in range(full_c if i < full_r else 0, cols):
+            B[b_row + j, b_col + i] = scale * src[a_col + j]
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -618,77 +802,56 @@ def _edge_row(out, P, j, cval, width):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width):
-    """The IIR as four sections over a panel of columns.
+def _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip):
+    """The IIR as four sections over a panel: ``D[t]`` = the output at row t (unscaled).
 
-    P holds the line (rows 0..n-1) and Q the anticausal input reversed and shifted
-    (``Q[s]`` = x[n - s] for s >= 1; row 0, x[n], is filled here). The causal sections
-    write ``W[0]``, ``W[1]`` in line order, the anticausal ones ``W[2]``, ``W[3]`` in Q
-    order: the output at t is ``W0[t] + W1[t] + W2[n-1-t] + W3[n-1-t]``. `edges` = the
-    source rows of x[-1], x[n], x[n + 1] (-1: `cval`).
+    P holds the line (rows 0..n-1, columns ``:width``, padded with zeros to whole
+    strips); I the starts (:func:`_strip_sections`), computed here. `edges` = the source
+    rows of x[-1], x[n], x[n + 1] (-1: `cval`).
     """
     _boundary_states(P, I, wi, wv, wn, bias, cval, width)
     _edge_row(I[8], P, edges[0], cval, width)  # x[-1]
-    _edge_row(Q[0], P, edges[1], cval, width)  # x[n]
+    _edge_row(I[10], P, edges[1], cval, width)  # x[n]
     _edge_row(I[9], P, edges[2], cval, width)  # x[n + 1]
-    for k in range(2):
-        _section(P, W[k], sec[k, 0], sec[k, 1], sec[k, 2], sec[k, 3], I[2 * k], I[2 * k + 1], I[8], width)
-    for k in range(2, 4):
-        _section(Q, W[k], sec[k, 0], sec[k, 1], sec[k, 2], sec[k, 3], I[2 * k], I[2 * k + 1], I[9], width)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _sum_sections(W, t, acc, width):
-    """The output row t of the panel: the two causal sections plus the two anticausal ones."""
-    n = W.shape[1] - 1
-    c0 = W[0, t]
-    c1 = W[1, t]
-    a0 = W[2, n - 1 - t]
-    a1 = W[3, n - 1 - t]
-    for b in range(width):
-        acc[b] = (c0[b] + c1[b]) + (a0[b] + a1[b])
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _sum_sections_into(W, t, out, scale, width):
-    """:func:`_sum_sections` times `scale` written straight into `out` (the WRITE store)."""
-    n = W.shape[1] - 1
-    c0 = W[0, t]
-    c1 = W[1, t]
-    a0 = W[2, n - 1 - t]
-    a1 = W[3, n - 1 - t]
-    for b in range(width):
-        out[b] = scale * ((c0[b] + c1[b]) + (a0[b] + a1[b]))
+    padded = (width + strip - 1) // strip * strip
+    if padded > width:  # the strip's spare columns: zeros (never stored), no NaN or denormal
+        for r in range(I.shape[0]):
+            row = I[r]
+            for b in range(width, padded):
+                row[b] = 0.0
+        for t in range(P.shape[0]):
+            row = P[t]
+            for b in range(width, padded):
+                row[b] = 0.0
+    for b0 in range(0, width, strip):
+        _strip_sections(P, D, C, I, b0, sec)
 
 
 @njit(cache=True, nogil=True)
-def _section_workspace(n, w, dt):
-    """P, Q, W (4 x (n + 1) x w) and I (10 x w), P and Q staggered by a cache line.
-
-    Panels of a power-of-two size would otherwise start on the same cache sets.
-    """
+def _section_workspace(n, block, strip, dt):
+    """P, D (n x w), C (n x strip) and I (11 x w), w = `block` rounded up to whole strips
+    plus a cache line, so that panels of a power-of-two size do not start on the same
+    cache sets."""
+    w = (block + strip - 1) // strip * strip + 16
     size = n * w + 16
-    flat = np.empty(2 * size + 10 * w, dt)
+    flat = np.empty(2 * size + 11 * w, dt)
     P = flat[:n * w].reshape((n, w))
-    Q = flat[size:size + n * w].reshape((n, w))
-    W = np.empty((4, n + 1, w), dt)  # n + 1 rows: the four panels start on different cache sets
-    I = flat[2 * size:2 * size + 10 * w].reshape((10, w))
-    return P, Q, W, I
+    D = flat[size:size + n * w].reshape((n, w))
+    I = flat[2 * size:2 * size + 11 * w].reshape((11, w))
+    C = np.empty((n, strip), dt)
+    return P, D, C, I
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, start, stop):
+def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, strip, start, stop):
     """The IIR (as sections) along the middle axis of (outer, n, inner) views, panels start..stop.
 
     Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
     ``task // n_blocks``. In place is allowed (the panel is read whole first).
     """
     _, n, inner = src.shape
-    dt = sec.dtype
     n_blocks = (inner + block - 1) // block
-    w = block + 8
-    P, Q, W, I = _section_workspace(n, w, dt)
-    acc = np.empty(w, dt)
+    P, D, C, I = _section_workspace(n, block, strip, sec.dtype)
     for task in range(start, stop):
         o = task // n_blocks
         b0 = (task % n_blocks) * block
@@ -698,65 +861,34 @@ def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, b
             pr = P[t]
             for b in range(width):
                 pr[b] = row[b]
-            if t > 0:
-                qr = Q[n - t]
-                for b in range(width):
-                    qr[b] = row[b]
-        _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width)
+        _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip)
         for t in range(n):
-            if store == 0:
-                _sum_sections_into(W, t, dst[o, t, b0:b0 + width], scale, width)
-            else:
-                _sum_sections(W, t, acc, width)
-                _store(dst[o, t, b0:b0 + width], acc, width, store, scale, 1.0)
+            _store(dst[o, t, b0:b0 + width], D[t], width, store, scale, 1.0)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, start, stop):
+def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, strip, start, stop):
     """The IIR (as sections) along the last axis of (lines, n) arrays, `block` lines per panel.
 
     The lines are transposed into a panel (one line per column), filtered as columns and
     transposed back. In place is allowed.
     """
     lines, n = src.shape
-    dt = sec.dtype
-    w = block + 8
-    P, Q, W, I = _section_workspace(n, w, dt)
-    out = np.empty((n, w), dt)
-    line_out = np.empty(n, dt)
+    P, D, C, I = _section_workspace(n, block, strip, sec.dtype)
+    tile = strip // STRIP_VECTORS  # one vector of the dtype
+    T = np.empty((block if store != 0 else 0, n), sec.dtype)
+    src_tile = VECTOR_BYTES // src.itemsize
     for task in range(start, stop):
         l0 = task * block
         width = min(block, lines - l0)
-        for b0 in range(0, width, 8):  # transpose in 8 x 8 tiles: both sides stay in L1
-            b1 = min(b0 + 8, width)
-            for t0 in range(0, n, 8):
-                t1 = min(t0 + 8, n)
-                for b in range(b0, b1):
-                    line = src[l0 + b]
-                    for t in range(t0, t1):
-                        P[t, b] = line[t]
-        for t in range(1, n):
-            pr = P[t]
-            qr = Q[n - t]
-            for b in range(width):
-                qr[b] = pr[b]
-        _sections_panel(P, Q, W, I, sec, wi, wv, wn, bias, edges, cval, width)
-        for t in range(n):
-            _sum_sections(W, t, out[t], width)
+        _transpose_block(src, P, l0, 0, 0, 0, width, n, 1.0, src_tile)
+        _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip)
         if store == 0:
-            for b0 in range(0, width, 8):
-                b1 = min(b0 + 8, width)
-                for t0 in range(0, n, 8):
-                    t1 = min(t0 + 8, n)
-                    for b in range(b0, b1):
-                        line = dst[l0 + b]
-                        for t in range(t0, t1):
-                            line[t] = scale * out[t, b]
+            _transpose_block(D, dst, 0, 0, l0, 0, n, width, scale, tile)
         else:
+            _transpose_block(D, T, 0, 0, 0, 0, n, width, 1.0, tile)
             for b in range(width):
-                for t in range(n):
-                    line_out[t] = out[t, b]
-                _store(dst[l0 + b], line_out, n, store, scale, 1.0)
+                _store(dst[l0 + b], T[b], n, store, scale, 1.0)
 
 
 @functools.lru_cache(maxsize=256)
@@ -824,6 +956,7 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     weights, bias = weights.astype(dt), bias.astype(dt)
     cval, scale = dt.type(cval), dt.type(scale)
     threads = get_num_threads()
+    strip = strip_width(dt)
     if inner == 1:
         s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
         block = 256
@@ -831,18 +964,18 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
             block //= 2
         tasks = -(-outer // block)
         _parallel(tasks, threads, lambda a, b: _pass_sections_lines(
-            s2, d2, sec, indices, weights, counts, bias, edges, cval, store, scale, block, a, b))
+            s2, d2, sec, indices, weights, counts, bias, edges, cval, store, scale, block, strip, a, b))
         return
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-    budget = 1536 * 1024  # bytes of the six panels per task (an L2's share)
-    block = max(16, budget // (6 * n * dt.itemsize) // 16 * 16)
+    budget = 1024 * 1024  # bytes of the two panels per task (an L2's share)
+    block = max(strip, budget // (2 * n * dt.itemsize) // strip * strip)
     block = min(block, 256)
-    while block > 16 and outer * -(-inner // block) < 4 * threads:
-        block = max(16, block // 2 // 16 * 16)
+    while block > strip and outer * -(-inner // block) < 4 * threads:
+        block = max(strip, block // 2 // strip * strip)
     block = min(block, inner)
     tasks = outer * -(-inner // block)
     _parallel(tasks, threads, lambda a, b: _pass_sections(
-        s3, d3, sec, indices, weights, counts, bias, edges, cval, store, scale, block, a, b))
+        s3, d3, sec, indices, weights, counts, bias, edges, cval, store, scale, block, strip, a, b))
 
 
 def recursive_extension(n, op, mode):
