@@ -564,27 +564,34 @@ STRIP_VECTORS = 4
 VECTOR_BYTES = 32
 
 
+#: Row stride (bytes) up to which the strips of a panel write their output straight into
+#: the destination rather than into the panel first (256^3 float32, sigma 16: 1 KB rows
+#: 21 -> 19 ms a pass, 256 KB rows 26 -> 33 ms).
+DIRECT_ROW_BYTES = 4096
+
+
 def strip_width(dtype):
     """Columns of one strip of :func:`_strip_sections` for `dtype` (32 float32, 16 float64)."""
     return STRIP_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
 @intrinsic
-def _strip_sections(typingctx, P, D, C, S, b0, sec):
+def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
     """The four sections over one strip of a panel, their states in vector registers.
 
     Columns ``b0 .. b0 + strip_width`` of the (n, w) panel ``P`` (row t = x[t]): the two
     causal sections run down the rows into ``C`` (n, strip_width) as their sum, then the
-    two anticausal ones up the rows on x[t + 1], and ``D[t]`` gets all four. ``S`` holds
+    two anticausal ones up the rows on x[t + 1], and ``D[t]`` (columns from ``d0``; any
+    float dtype, any row stride: a panel or the destination) gets `scale` x all four. ``S`` holds
     the starts: rows 2s, 2s + 1 = Y[-1], Y[-2] of section s (0, 1 causal; 2, 3
     anticausal, in their own order), row 8 = x[-1], 9 = x[n + 1], 10 = x[n]; ``sec`` is
     (4, 4) ``[p0, p1, a1, a2]``. Written in LLVM vector IR because Numba vectorises only
     innermost loops: a loop over the rows with the columns as vector lanes keeps every
     state in a register, where the row-by-row form reloads four rows per section.
     """
-    if any(a.dtype != P.dtype for a in (D, C, S, sec)):
+    if any(a.dtype != P.dtype for a in (C, S, sec)) or not isinstance(D.dtype, types.Float):
         return None  # one dtype for the panel, the scratch, the states and the coefficients
-    sig = types.void(P, D, C, S, types.intp, sec)
+    sig = types.void(P, D, C, S, types.intp, sec, types.intp, scale)
 
     def codegen(context, builder, signature, args):
         float_type = context.get_value_type(signature.args[0].dtype)
@@ -598,12 +605,27 @@ def _strip_sections(typingctx, P, D, C, S, b0, sec):
         n = cgutils.unpack_tuple(builder, arrays[0].shape)[0]
         item = signature.args[0].dtype.bitwidth // 8
         start = builder.mul(args[4], ir.Constant(i64, item))  # bytes to column b0 (C: its own column 0)
+        out_type = context.get_value_type(signature.args[1].dtype)
+        out_item = signature.args[1].dtype.bitwidth // 8
+        out_vec = ir.VectorType(out_type, lanes)
+        out_start = builder.mul(args[6], ir.Constant(i64, out_item))
+        factor = context.cast(builder, args[7], signature.args[7], signature.args[0].dtype)
 
         def address(a, row, k):
             col = ir.Constant(i64, k * VECTOR_BYTES)
             offset = builder.add(builder.mul(row, rows[a]), col if a == 2 else builder.add(start, col))
             raw = builder.gep(builder.bitcast(data[a], ir.IntType(8).as_pointer()), [offset])
             return builder.bitcast(raw, vec.as_pointer())
+
+        def store_out(row, k, value):  # D[row, d0 + k * lanes ...] = scale * value, in D's dtype
+            value = builder.fmul(splat(factor), value)
+            if out_type != float_type:
+                widen = out_item > item
+                value = (builder.fpext if widen else builder.fptrunc)(value, out_vec)
+            col = ir.Constant(i64, k * lanes * out_item)
+            offset = builder.add(builder.mul(row, rows[1]), builder.add(out_start, col))
+            raw = builder.gep(builder.bitcast(data[1], ir.IntType(8).as_pointer()), [offset])
+            builder.store(value, builder.bitcast(raw, out_vec.as_pointer()), align=out_item)
 
         def load(a, row, k):
             return builder.load(address(a, row, k), align=item)
@@ -664,12 +686,12 @@ def _strip_sections(typingctx, P, D, C, S, b0, sec):
         xs = state(9)
         last = builder.sub(n, ir.Constant(i64, 1))
         step(coef[2], coef[3], last, lambda k: load(3, ir.Constant(i64, 10), k),
-             lambda k, y: store(1, last, k, add(load(2, last, k), y)))
+             lambda k, y: store_out(last, k, add(load(2, last, k), y)))
         with cgutils.for_range(builder, last) as loop:
             t = builder.sub(builder.sub(last, ir.Constant(i64, 1)), loop.index)
             t1 = builder.add(t, ir.Constant(i64, 1))
             step(coef[2], coef[3], t, lambda k: load(0, t1, k),
-                 lambda k, y: store(1, t, k, add(load(2, t, k), y)))
+                 lambda k, y: store_out(t, k, add(load(2, t, k), y)))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -761,32 +783,65 @@ def _transpose_block(A, B, a_row, a_col, b_row, b_col, rows, cols, scale, tile):
             B[b_row + j, b_col + i] = scale * src[a_col + j]
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _boundary_states(P, I, wi, wv, wn, bias, cval, width):
-    """The rows before each section's first: ``I[j] = sum_k wv[j, k] P[wi[j, k]] + bias[j] * cval``.
+@intrinsic
+def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
+    """Four section starts over one strip: ``S[first + j] = constant[first + j] + sum_r
+    weights[r, first + j] * P[r]``, rows ``lo <= r < hi``, j < 4, columns ``b0 ..
+    b0 + strip_width``. Each row of the strip is loaded once for the four states, whose
+    sixteen accumulators stay in registers (`weights`: (n, 8), the dense form of
+    :func:`_section_boundaries`)."""
+    if any(a.dtype != P.dtype for a in (S, weights, constant)):
+        return None
+    sig = types.void(P, S, types.intp, weights, types.intp, types.intp, types.intp, constant)
 
-    Rows j = 2s, 2s + 1 are Y[-1], Y[-2] of section s (causal 0, 1; anticausal 2, 3).
-    Four rows of P per sweep of ``I[j]``: the loads, not the multiply-adds, bound it.
-    """
-    for j in range(wn.shape[0]):
-        out = I[j]
-        c = bias[j] * cval
-        for b in range(width):
-            out[b] = c
-        count = wn[j]
-        k = 0
-        while k + 4 <= count:
-            w0, w1, w2, w3 = wv[j, k], wv[j, k + 1], wv[j, k + 2], wv[j, k + 3]
-            r0, r1, r2, r3 = P[wi[j, k]], P[wi[j, k + 1]], P[wi[j, k + 2]], P[wi[j, k + 3]]
-            for b in range(width):
-                out[b] += (w0 * r0[b] + w1 * r1[b]) + (w2 * r2[b] + w3 * r3[b])
-            k += 4
-        while k < count:
-            w = wv[j, k]
-            row = P[wi[j, k]]
-            for b in range(width):
-                out[b] += w * row[b]
-            k += 1
+    def codegen(context, builder, signature, args):
+        item = signature.args[0].dtype.bitwidth // 8
+        lanes = VECTOR_BYTES // item
+        vec = ir.VectorType(context.get_value_type(signature.args[0].dtype), lanes)
+        i64 = ir.IntType(64)
+        P_a, S_a, W_a, c_a = (context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 3, 7))
+        b0, lo, hi, first = args[2], args[4], args[5], args[6]
+
+        def vector_at(array, row, k):
+            stride = cgutils.unpack_tuple(builder, array.strides)[0]
+            col = builder.mul(builder.add(b0, ir.Constant(i64, k * lanes)), ir.Constant(i64, item))
+            raw = builder.gep(builder.bitcast(array.data, ir.IntType(8).as_pointer()),
+                              [builder.add(builder.mul(row, stride), col)])
+            return builder.bitcast(raw, vec.as_pointer())
+
+        def splat(value):
+            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+        def scalar(array, index):
+            return builder.load(builder.gep(array.data, [index]))
+
+        acc = []
+        for j in range(4):
+            start = splat(scalar(c_a, builder.add(first, ir.Constant(i64, j))))
+            row = []
+            for k in range(STRIP_VECTORS):
+                slot = cgutils.alloca_once(builder, vec)
+                builder.store(start, slot)
+                row.append(slot)
+            acc.append(row)
+        with cgutils.for_range_slice(builder, lo, hi, ir.Constant(i64, 1)) as (r, _):
+            xs = [builder.load(vector_at(P_a, r, k), align=item) for k in range(STRIP_VECTORS)]
+            base = builder.add(builder.mul(r, ir.Constant(i64, 8)), first)
+            for j in range(4):
+                w = splat(scalar(W_a, builder.add(base, ir.Constant(i64, j))))
+                for k in range(STRIP_VECTORS):
+                    total = builder.fadd(builder.load(acc[j][k]), builder.fmul(w, xs[k], flags=("contract",)),
+                                         flags=("contract",))
+                    builder.store(total, acc[j][k])
+        for j in range(4):
+            target = builder.add(first, ir.Constant(i64, j))
+            for k in range(STRIP_VECTORS):
+                builder.store(builder.load(acc[j][k]), vector_at(S_a, target, k), align=item)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -802,14 +857,16 @@ def _edge_row(out, P, j, cval, width):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip):
+def _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, out, o0, scale, direct):
     """The IIR as four sections over a panel: ``D[t]`` = the output at row t (unscaled).
 
     P holds the line (rows 0..n-1, columns ``:width``, padded with zeros to whole
-    strips); I the starts (:func:`_strip_sections`), computed here. `edges` = the source
-    rows of x[-1], x[n], x[n + 1] (-1: `cval`).
+    strips); I the starts (:func:`_strip_sections`), computed here strip by strip
+    (:func:`_strip_states` over the rows ``spans[g]`` of the causal and the anticausal
+    group). `edges` = the source rows of x[-1], x[n], x[n + 1] (-1: `cval`). The strips
+    within the first `direct` columns (a multiple of `strip`) write `scale` x the output
+    straight into `out` (columns from `o0`); the others write D, unscaled.
     """
-    _boundary_states(P, I, wi, wv, wn, bias, cval, width)
     _edge_row(I[8], P, edges[0], cval, width)  # x[-1]
     _edge_row(I[10], P, edges[1], cval, width)  # x[n]
     _edge_row(I[9], P, edges[2], cval, width)  # x[n + 1]
@@ -824,7 +881,12 @@ def _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip
             for b in range(width, padded):
                 row[b] = 0.0
     for b0 in range(0, width, strip):
-        _strip_sections(P, D, C, I, b0, sec)
+        _strip_states(P, I, b0, weights, spans[0, 0], spans[0, 1], 0, constant)
+        _strip_states(P, I, b0, weights, spans[1, 0], spans[1, 1], 4, constant)
+        if b0 + strip <= direct:
+            _strip_sections(P, out, C, I, b0, sec, o0 + b0, scale)
+        else:
+            _strip_sections(P, D, C, I, b0, sec, b0, 1.0)
 
 
 @njit(cache=True, nogil=True)
@@ -843,7 +905,7 @@ def _section_workspace(n, block, strip, dt):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, strip, start, stop):
+def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, start, stop):
     """The IIR (as sections) along the middle axis of (outer, n, inner) views, panels start..stop.
 
     Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
@@ -861,13 +923,19 @@ def _pass_sections(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, b
             pr = P[t]
             for b in range(width):
                 pr[b] = row[b]
-        _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip)
-        for t in range(n):
-            _store(dst[o, t, b0:b0 + width], D[t], width, store, scale, 1.0)
+        # whole strips straight into dst, when its rows are near each other (a strip
+        # writes a vector to every row: far rows cost a page each)
+        direct = width // strip * strip if store == 0 and inner * dst.itemsize <= DIRECT_ROW_BYTES else 0
+        _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, dst[o], b0, scale,
+                        direct)
+        if direct < width:
+            for t in range(n):
+                _store(dst[o, t, b0 + direct:b0 + width], D[t, direct:width], width - direct, store, scale, 1.0)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, scale, block, strip, start, stop):
+def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, start,
+                         stop):
     """The IIR (as sections) along the last axis of (lines, n) arrays, `block` lines per panel.
 
     The lines are transposed into a panel (one line per column), filtered as columns and
@@ -882,7 +950,7 @@ def _pass_sections_lines(src, dst, sec, wi, wv, wn, bias, edges, cval, store, sc
         l0 = task * block
         width = min(block, lines - l0)
         _transpose_block(src, P, l0, 0, 0, 0, width, n, 1.0, src_tile)
-        _sections_panel(P, D, C, I, sec, wi, wv, wn, bias, edges, cval, width, strip)
+        _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, D, 0, 1.0, 0)
         if store == 0:
             _transpose_block(D, dst, 0, 0, l0, 0, n, width, scale, tile)
         else:
@@ -899,8 +967,10 @@ def _section_boundaries(op, n, mode):
     the line by `mode`, ``h`` the section's impulse response, up to the operator's reach;
     the mass beyond (``sum h`` is exact: (p0 + p1) / (1 + a1 + a2)) goes to the sample at
     the reach, so that ``nearest`` is the exact steady state of ITK's initialisation. The
-    anticausal sections read x[n + 1 + j + i] the same way. Returns (indices, weights,
-    counts, cval weights, edge rows) for :func:`_pass_sections`.
+    anticausal sections read x[n + 1 + j + i] the same way. Returns, for
+    :func:`_sections_panel`: the weights as (n, 8) (a row's weight in each of the eight
+    states), the span of rows [lo, hi) that the causal and the anticausal four read,
+    the eight weights of `cval` and the source rows of x[-1], x[n], x[n + 1].
     """
     reach = op.reach
     far = reach + 4
@@ -925,16 +995,13 @@ def _section_boundaries(op, n, mode):
             dense[n if tail < 0 else tail] += total - h.sum()
             rows.append(dense)
     dense = np.array(rows)
-    counts = np.count_nonzero(dense[:, :n], axis=1)
-    width = max(1, int(counts.max()))
-    indices = np.zeros((8, width), np.int64)
-    weights = np.zeros((8, width), np.float64)
-    for r in range(8):
-        nz = np.nonzero(dense[r, :n])[0]
-        indices[r, :nz.size] = nz
-        weights[r, :nz.size] = dense[r, nz]
+    spans = np.zeros((2, 2), np.int64)  # the rows each group of four states reads
+    for g in range(2):
+        used = np.nonzero(np.any(dense[4 * g:4 * g + 4, :n] != 0, axis=0))[0]
+        spans[g] = (used[0], used[-1] + 1) if used.size else (0, 0)
+    weights = np.ascontiguousarray(dense[:, :n].T)  # (n, 8): a row's weights side by side
     edges = np.array([source(-1), source(n), source(n + 1)], np.int64)
-    return indices, weights, counts.astype(np.int64), dense[:, n].copy(), edges
+    return weights, spans, dense[:, n].copy(), edges
 
 
 def iir_compute_dtype(op, compute_dtype):
@@ -951,9 +1018,9 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     n = shape[axis]
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     dt = iir_compute_dtype(op, compute_dtype)
-    indices, weights, counts, bias, edges = _section_boundaries(op, n, int(mode))
+    weights, spans, bias, edges = _section_boundaries(op, n, int(mode))
     sec = op.sections.astype(dt)
-    weights, bias = weights.astype(dt), bias.astype(dt)
+    weights, constant = weights.astype(dt), (bias * cval).astype(dt)
     cval, scale = dt.type(cval), dt.type(scale)
     threads = get_num_threads()
     strip = strip_width(dt)
@@ -964,7 +1031,7 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
             block //= 2
         tasks = -(-outer // block)
         _parallel(tasks, threads, lambda a, b: _pass_sections_lines(
-            s2, d2, sec, indices, weights, counts, bias, edges, cval, store, scale, block, strip, a, b))
+            s2, d2, sec, weights, spans, constant, edges, cval, store, scale, block, strip, a, b))
         return
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
     budget = 1024 * 1024  # bytes of the two panels per task (an L2's share)
@@ -975,7 +1042,7 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     block = min(block, inner)
     tasks = outer * -(-inner // block)
     _parallel(tasks, threads, lambda a, b: _pass_sections(
-        s3, d3, sec, indices, weights, counts, bias, edges, cval, store, scale, block, strip, a, b))
+        s3, d3, sec, weights, spans, constant, edges, cval, store, scale, block, strip, a, b))
 
 
 def recursive_extension(n, op, mode):
