@@ -224,13 +224,18 @@ class IIR:
         the anticausal ones on the input shifted by one (``x[t+1]``, ``x[t+2]``). Sections
         round far less than the 4th-order direct form; ``None`` when the two pole pairs
         share a pole (no partial fractions), and the direct form is run.
+    mirror_sign : int
+        +1 (-1) when each anticausal section is its causal partner mirrored (negated),
+        ``g_{s+2}[i] = sign h_s[i + 1]``: the Gaussian and its second derivative (first
+        derivative); 0 otherwise or without sections. The CPU engine then starts the
+        causal sections of the ``reflect`` mode from the anticausal outputs.
     float32_error : float
         A bound on the float32 rounding of the sections relative to the scale of the data:
         ``2**-24 x`` the largest feedback gain ``sum |1 / (1 + a1 z + a2 z^2)|`` ``x`` the
         sections' summed absolute response over the operator's (inf for no sections).
     """
 
-    __slots__ = ("coef", "reach", "label", "_key", "sections", "float32_error")
+    __slots__ = ("coef", "reach", "label", "_key", "sections", "float32_error", "mirror_sign")
 
     #: Multiply-adds per sample (both recursions), the figure :func:`sep3d.plan.cost` adds up.
     size = 16
@@ -254,6 +259,7 @@ class IIR:
         self.reach = _reach(self.impulse_response(_probe_length(d)))
         self.sections = _second_order_sections(n, d, m)
         self.float32_error = _float32_error(self.sections, self.impulse_response(self.reach), 3 * self.reach + 8)
+        self.mirror_sign = _mirror_sign(self.sections, self.reach + 2)
 
     @property
     def left(self):
@@ -359,6 +365,17 @@ def section_response(section, length):
     impulse = np.zeros(max(int(length), 1))
     impulse[0] = 1.0
     return lfilter([p0, p1], [1.0, a1, a2], impulse)[:length]
+
+
+def _mirror_sign(sections, length):
+    """+1 / -1 when ``g_{s+2}[i] = sign h_s[i + 1]`` for both pole pairs (to 1e-9 of max|h|), else 0."""
+    if sections is None:
+        return 0
+    for sign in (1, -1):
+        if all(np.abs(section_response(sections[s + 2], length) - sign * section_response(sections[s], length + 1)[1:]).max()
+               <= 1e-9 * np.abs(section_response(sections[s], length + 1)).max() for s in range(2)):
+            return sign
+    return 0
 
 
 def _float32_error(sections, h, length):

@@ -564,9 +564,9 @@ STRIP_VECTORS = 4
 VECTOR_BYTES = 32
 
 
-#: Row stride (bytes) up to which the strips of a panel write their output straight into
-#: the destination rather than into the panel first (256^3 float32, sigma 16: 1 KB rows
-#: 21 -> 19 ms a pass, 256 KB rows 26 -> 33 ms).
+#: Row stride (bytes) up to which the strips of a pass read the source and write the
+#: destination directly rather than through a panel (256^3 float32, sigma 16: writing
+#: 1 KB rows directly 21 -> 19 ms a pass, 256 KB rows 26 -> 33 ms).
 DIRECT_ROW_BYTES = 4096
 
 
@@ -575,23 +575,8 @@ def strip_width(dtype):
     return STRIP_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
-@intrinsic
-def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
-    """The four sections over one strip of a panel, their states in vector registers.
-
-    Columns ``b0 .. b0 + strip_width`` of the (n, w) panel ``P`` (row t = x[t]): the two
-    causal sections run down the rows into ``C`` (n, strip_width) as their sum, then the
-    two anticausal ones up the rows on x[t + 1], and ``D[t]`` (columns from ``d0``; any
-    float dtype, any row stride: a panel or the destination) gets `scale` x all four. ``S`` holds
-    the starts: rows 2s, 2s + 1 = Y[-1], Y[-2] of section s (0, 1 causal; 2, 3
-    anticausal, in their own order), row 8 = x[-1], 9 = x[n + 1], 10 = x[n]; ``sec`` is
-    (4, 4) ``[p0, p1, a1, a2]``. Written in LLVM vector IR because Numba vectorises only
-    innermost loops: a loop over the rows with the columns as vector lanes keeps every
-    state in a register, where the row-by-row form reloads four rows per section.
-    """
-    if any(a.dtype != P.dtype for a in (C, S, sec)) or not isinstance(D.dtype, types.Float):
-        return None  # one dtype for the panel, the scratch, the states and the coefficients
-    sig = types.void(P, D, C, S, types.intp, sec, types.intp, scale)
+def _strip_codegen(reflected):
+    """The code of :func:`_strip_sections` (``reflected``: of :func:`_strip_sections_reflected`)."""
 
     def codegen(context, builder, signature, args):
         float_type = context.get_value_type(signature.args[0].dtype)
@@ -611,9 +596,9 @@ def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
         out_start = builder.mul(args[6], ir.Constant(i64, out_item))
         factor = context.cast(builder, args[7], signature.args[7], signature.args[0].dtype)
 
-        def address(a, row, k):
+        def address(a, row, k):  # P from column b0; C and S from their column 0
             col = ir.Constant(i64, k * VECTOR_BYTES)
-            offset = builder.add(builder.mul(row, rows[a]), col if a == 2 else builder.add(start, col))
+            offset = builder.add(builder.mul(row, rows[a]), builder.add(start, col) if a == 0 else col)
             raw = builder.gep(builder.bitcast(data[a], ir.IntType(8).as_pointer()), [offset])
             return builder.bitcast(raw, vec.as_pointer())
 
@@ -675,26 +660,101 @@ def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
                 builder.store(v, ys[2][k])
                 builder.store(x, xs[k])
 
-        # causal: x[t], t = 0 .. n - 1, into C
-        ys = [state(0), state(1), state(2), state(3)]
-        xs = state(8)
-        with cgutils.for_range(builder, n) as loop:
-            t = loop.index
-            step(coef[0], coef[1], t, lambda k: load(0, t, k), lambda k, y: store(2, t, k, y))
-        # anticausal: x[t + 1], t = n - 1 .. 0; D[t] = C[t] + both
+        if not reflected:
+            # causal: x[t], t = 0 .. n - 1, into C
+            ys = [state(0), state(1), state(2), state(3)]
+            xs = state(8)
+
+            def causal_x(t, k):  # x[t] from P, kept in C's second half for the way back
+                x = load(0, t, k)
+                store(2, t, k + STRIP_VECTORS, x)
+                return x
+
+            with cgutils.for_range(builder, n) as loop:
+                t = loop.index
+                step(coef[0], coef[1], t, lambda k: causal_x(t, k), lambda k, y: store(2, t, k, y))
+            # anticausal: x[t + 1], t = n - 1 .. 0; D[t] = C[t] + both
+            ys = [state(4), state(5), state(6), state(7)]
+            xs = state(9)
+            last = builder.sub(n, ir.Constant(i64, 1))
+            step(coef[2], coef[3], last, lambda k: load(3, ir.Constant(i64, 10), k),
+                 lambda k, y: store_out(last, k, add(load(2, last, k), y)))
+            with cgutils.for_range(builder, last) as loop:
+                t = builder.sub(builder.sub(last, ir.Constant(i64, 1)), loop.index)
+                t1 = builder.add(t, ir.Constant(i64, 1))
+                step(coef[2], coef[3], t, lambda k: load(2, t1, k + STRIP_VECTORS),
+                     lambda k, y: store_out(t, k, add(load(2, t, k), y)))
+            return context.get_dummy_value()
+        # reflected: the anticausal pair first (x[t + 1] from P, t = n - 1 .. 0), into C
         ys = [state(4), state(5), state(6), state(7)]
         xs = state(9)
         last = builder.sub(n, ir.Constant(i64, 1))
-        step(coef[2], coef[3], last, lambda k: load(3, ir.Constant(i64, 10), k),
-             lambda k, y: store_out(last, k, add(load(2, last, k), y)))
+        step(coef[2], coef[3], last, lambda k: load(3, ir.Constant(i64, 10), k), lambda k, y: store(2, last, k, y))
         with cgutils.for_range(builder, last) as loop:
             t = builder.sub(builder.sub(last, ir.Constant(i64, 1)), loop.index)
             t1 = builder.add(t, ir.Constant(i64, 1))
-            step(coef[2], coef[3], t, lambda k: load(0, t1, k),
-                 lambda k, y: store_out(t, k, add(load(2, t, k), y)))
+            step(coef[2], coef[3], t, lambda k: load(0, t1, k), lambda k, y: store(2, t, k, y))
+        # the causal starts: Y_s[-1 - j] = p0_s x[j] + sign A_{s+2}[j], j = 0, 1 (the
+        # anticausal outputs at rows 0 and 1 are the last two states of the pass above)
+        sign = splat(context.cast(builder, args[8], signature.args[8], signature.args[0].dtype))
+        anti = [[builder.load(ys[2 * s + j][k]) for k in range(STRIP_VECTORS)] for s in range(2) for j in range(2)]
+        xs0 = [load(0, ir.Constant(i64, 0), k) for k in range(STRIP_VECTORS)]
+        xs1 = [load(0, ir.Constant(i64, 1), k) for k in range(STRIP_VECTORS)]
+        causal = []
+        for s in range(2):
+            for j, xj in enumerate((xs0, xs1)):
+                slots = []
+                for k in range(STRIP_VECTORS):
+                    slot = cgutils.alloca_once(builder, vec)
+                    builder.store(add(mul(coef[s][0], xj[k]), mul(sign, anti[2 * s + j][k])), slot)
+                    slots.append(slot)
+                causal.append(slots)
+        ys = causal
+        xs = state(8)
+        with cgutils.for_range(builder, n) as loop:
+            t = loop.index
+            step(coef[0], coef[1], t, lambda k: load(0, t, k), lambda k, y: store_out(t, k, add(load(2, t, k), y)))
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
+    """The four sections over one strip of a panel, their states in vector registers.
+
+    Columns ``b0 .. b0 + strip_width`` of ``P`` (n rows, row t = x[t]; a panel or the
+    source itself): the two causal sections run down the rows, writing their sum and x[t]
+    into the scratch ``C`` (n, 2 x strip_width), then the two anticausal ones up the rows
+    on x[t + 1] (read back from C, so that D may be P), and ``D[t]`` (columns from ``d0``;
+    any float dtype, any row stride: a panel or the destination) gets `scale` x all four.
+    ``S`` (11, strip_width) holds the strip's starts: rows 2s, 2s + 1 = Y[-1], Y[-2] of
+    section s (0, 1 causal; 2, 3 anticausal, in their own order), row 8 = x[-1],
+    9 = x[n + 1], 10 = x[n]; ``sec`` is
+    (4, 4) ``[p0, p1, a1, a2]``. Written in LLVM vector IR because Numba vectorises only
+    innermost loops: a loop over the rows with the columns as vector lanes keeps every
+    state in a register, where the row-by-row form reloads four rows per section.
+    """
+    if any(a.dtype != P.dtype for a in (C, S, sec)) or not isinstance(D.dtype, types.Float):
+        return None  # one dtype for the panel, the scratch, the states and the coefficients
+    sig = types.void(P, D, C, S, types.intp, sec, types.intp, scale)
+
+    return sig, _strip_codegen(False)
+
+
+@intrinsic
+def _strip_sections_reflected(typingctx, P, D, C, S, b0, sec, d0, scale, sign):
+    """:func:`_strip_sections` for the ``reflect`` mode of an operator whose anticausal
+    sections mirror its causal ones (``IIR.mirror_sign``): the anticausal pair runs
+    first, from its starts in S, and the causal starts follow from its outputs at rows 0
+    and 1 -- with the extension mirrored about -1/2, ``Y_s[-1 - j] = p0_s x[j] + sign
+    A_{s+2}[j]`` -- instead of dot products over the reach. n >= 2. The causal pass
+    writes D[t] right after reading x[t], so D may be P.
+    """
+    if any(a.dtype != P.dtype for a in (C, S, sec)) or not isinstance(D.dtype, types.Float):
+        return None
+    sig = types.void(P, D, C, S, types.intp, sec, types.intp, scale, sign)
+    return sig, _strip_codegen(True)
 
 
 def _transpose_network(builder, rows):
@@ -787,7 +847,7 @@ def _transpose_block(A, B, a_row, a_col, b_row, b_col, rows, cols, scale, tile):
 def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
     """Four section starts over one strip: ``S[first + j] = constant[first + j] + sum_r
     weights[r, first + j] * P[r]``, rows ``lo <= r < hi``, j < 4, columns ``b0 ..
-    b0 + strip_width``. Each row of the strip is loaded once for the four states, whose
+    b0 + strip_width`` of P (S: the strip's own, from column 0). Each row of the strip is loaded once for the four states, whose
     sixteen accumulators stay in registers (`weights`: (n, 8), the dense form of
     :func:`_section_boundaries`)."""
     if any(a.dtype != P.dtype for a in (S, weights, constant)):
@@ -802,9 +862,9 @@ def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
         P_a, S_a, W_a, c_a = (context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 1, 3, 7))
         b0, lo, hi, first = args[2], args[4], args[5], args[6]
 
-        def vector_at(array, row, k):
+        def vector_at(array, row, k, first_col):
             stride = cgutils.unpack_tuple(builder, array.strides)[0]
-            col = builder.mul(builder.add(b0, ir.Constant(i64, k * lanes)), ir.Constant(i64, item))
+            col = builder.mul(builder.add(first_col, ir.Constant(i64, k * lanes)), ir.Constant(i64, item))
             raw = builder.gep(builder.bitcast(array.data, ir.IntType(8).as_pointer()),
                               [builder.add(builder.mul(row, stride), col)])
             return builder.bitcast(raw, vec.as_pointer())
@@ -827,7 +887,7 @@ def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
                 row.append(slot)
             acc.append(row)
         with cgutils.for_range_slice(builder, lo, hi, ir.Constant(i64, 1)) as (r, _):
-            xs = [builder.load(vector_at(P_a, r, k), align=item) for k in range(STRIP_VECTORS)]
+            xs = [builder.load(vector_at(P_a, r, k, b0), align=item) for k in range(STRIP_VECTORS)]
             base = builder.add(builder.mul(r, ir.Constant(i64, 8)), first)
             for j in range(4):
                 w = splat(scalar(W_a, builder.add(base, ir.Constant(i64, j))))
@@ -838,7 +898,7 @@ def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
         for j in range(4):
             target = builder.add(first, ir.Constant(i64, j))
             for k in range(STRIP_VECTORS):
-                builder.store(builder.load(acc[j][k]), vector_at(S_a, target, k), align=item)
+                builder.store(builder.load(acc[j][k]), vector_at(S_a, target, k, ir.Constant(i64, 0)), align=item)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -857,55 +917,98 @@ def _edge_row(out, P, j, cval, width):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, out, o0, scale, direct):
-    """The IIR as four sections over a panel: ``D[t]`` = the output at row t (unscaled).
+def _edge_strip(out, P, j, b0, cval, strip):
+    """Columns ``b0 .. b0 + strip`` of row ``j`` of P (or `cval` where j is -1) into `out`."""
+    if j >= 0:
+        row = P[j, b0:b0 + strip]
+        for b in range(strip):
+            out[b] = row[b]
+    else:
+        for b in range(strip):
+            out[b] = cval
 
-    P holds the line (rows 0..n-1, columns ``:width``, padded with zeros to whole
-    strips); I the starts (:func:`_strip_sections`), computed here strip by strip
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sections_panel(P, p0, D, C, S, sec, weights, spans, constant, edges, cval, width, strip, out, o0, scale,
+                    direct, sign):
+    """The IIR as four sections over columns ``p0 .. p0 + width`` of P, strip by strip.
+
+    P holds the lines down its rows (a panel, padded with zeros to whole strips, or the
+    source itself when `width` is whole strips). Each strip gets its starts in S
     (:func:`_strip_states` over the rows ``spans[g]`` of the causal and the anticausal
-    group). `edges` = the source rows of x[-1], x[n], x[n + 1] (-1: `cval`). The strips
-    within the first `direct` columns (a multiple of `strip`) write `scale` x the output
-    straight into `out` (columns from `o0`); the others write D, unscaled.
+    group, and the edge rows: `edges` = the source rows of x[-1], x[n], x[n + 1], -1 for
+    `cval`), then :func:`_strip_sections`. The strips within the first `direct` columns
+    (whole strips) write `scale` x the output straight into `out` (columns from `o0`);
+    the others write ``D[:, b]`` for column ``p0 + b``, unscaled. A non-zero `sign`
+    (``reflect`` and ``IIR.mirror_sign``) starts the causal sections from the anticausal
+    outputs (:func:`_strip_sections_reflected`) and computes only the anticausal starts.
     """
-    _edge_row(I[8], P, edges[0], cval, width)  # x[-1]
-    _edge_row(I[10], P, edges[1], cval, width)  # x[n]
-    _edge_row(I[9], P, edges[2], cval, width)  # x[n + 1]
-    padded = (width + strip - 1) // strip * strip
-    if padded > width:  # the strip's spare columns: zeros (never stored), no NaN or denormal
-        for r in range(I.shape[0]):
-            row = I[r]
-            for b in range(width, padded):
-                row[b] = 0.0
-        for t in range(P.shape[0]):
-            row = P[t]
-            for b in range(width, padded):
-                row[b] = 0.0
-    for b0 in range(0, width, strip):
-        _strip_states(P, I, b0, weights, spans[0, 0], spans[0, 1], 0, constant)
-        _strip_states(P, I, b0, weights, spans[1, 0], spans[1, 1], 4, constant)
-        if b0 + strip <= direct:
-            _strip_sections(P, out, C, I, b0, sec, o0 + b0, scale)
+    for b in range(0, width, strip):
+        b0 = p0 + b
+        _edge_strip(S[8], P, edges[0], b0, cval, strip)  # x[-1]
+        _edge_strip(S[10], P, edges[1], b0, cval, strip)  # x[n]
+        _edge_strip(S[9], P, edges[2], b0, cval, strip)  # x[n + 1]
+        _strip_states(P, S, b0, weights, spans[1, 0], spans[1, 1], 4, constant)
+        if sign != 0:
+            if b + strip <= direct:
+                _strip_sections_reflected(P, out, C, S, b0, sec, o0 + b, scale, sign)
+            else:
+                _strip_sections_reflected(P, D, C, S, b0, sec, b, 1.0, sign)
+            continue
+        _strip_states(P, S, b0, weights, spans[0, 0], spans[0, 1], 0, constant)
+        if b + strip <= direct:
+            _strip_sections(P, out, C, S, b0, sec, o0 + b, scale)
         else:
-            _strip_sections(P, D, C, I, b0, sec, b0, 1.0)
+            _strip_sections(P, D, C, S, b0, sec, b, 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _pad_panel(P, width, strip):
+    """Zeros in the panel's columns from `width` to the end of its last strip (never
+    stored; no NaN or denormal from an uninitialised buffer)."""
+    padded = (width + strip - 1) // strip * strip
+    for t in range(P.shape[0]):
+        row = P[t]
+        for b in range(width, padded):
+            row[b] = 0.0
 
 
 @njit(cache=True, nogil=True)
 def _section_workspace(n, block, strip, dt):
-    """P, D (n x w), C (n x strip) and I (11 x w), w = `block` rounded up to whole strips
-    plus a cache line, so that panels of a power-of-two size do not start on the same
-    cache sets."""
+    """P, D (n x w), w = `block` rounded up to whole strips plus a cache line (panels of a
+    power-of-two size would otherwise start on the same cache sets), the strip scratch C
+    (n x 2 strip) and the strip's starts S (11 x strip)."""
     w = (block + strip - 1) // strip * strip + 16
     size = n * w + 16
-    flat = np.empty(2 * size + 11 * w, dt)
+    flat = np.empty(2 * size, dt)
     P = flat[:n * w].reshape((n, w))
     D = flat[size:size + n * w].reshape((n, w))
-    I = flat[2 * size:2 * size + 11 * w].reshape((11, w))
-    C = np.empty((n, strip), dt)
-    return P, D, C, I
+    return P, D, np.empty((n, 2 * strip), dt), np.empty((11, strip), dt)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, start, stop):
+def _panel_sections(src, dst, o, b0, width, P, D, C, S, sec, weights, spans, constant, edges, cval, store, scale,
+                    strip, direct, sign):
+    """Columns ``b0 .. b0 + width`` of slab `o`, copied into the panel P first; whole
+    strips go straight into dst when `direct`."""
+    n = src.shape[1]
+    for t in range(n):
+        row = src[o, t, b0:b0 + width]
+        pr = P[t]
+        for b in range(width):
+            pr[b] = row[b]
+    _pad_panel(P, width, strip)
+    whole = width // strip * strip if direct else 0
+    _sections_panel(P, 0, D, C, S, sec, weights, spans, constant, edges, cval, width, strip, dst[o], b0, scale,
+                    whole, sign)
+    if whole < width:
+        for t in range(n):
+            _store(dst[o, t, b0 + whole:b0 + width], D[t, whole:width], width - whole, store, scale, 1.0)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, direct, sign,
+                   start, stop):
     """The IIR (as sections) along the middle axis of (outer, n, inner) views, panels start..stop.
 
     Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
@@ -913,36 +1016,46 @@ def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, 
     """
     _, n, inner = src.shape
     n_blocks = (inner + block - 1) // block
-    P, D, C, I = _section_workspace(n, block, strip, sec.dtype)
+    P, D, C, S = _section_workspace(n, block, strip, sec.dtype)
+    for task in range(start, stop):
+        b0 = (task % n_blocks) * block
+        _panel_sections(src, dst, task // n_blocks, b0, min(block, inner - b0), P, D, C, S, sec, weights, spans,
+                        constant, edges, cval, store, scale, strip, direct, sign)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_sections_near(src, dst, sec, weights, spans, constant, edges, cval, scale, block, strip, sign, start,
+                        stop):
+    """:func:`_pass_sections` for rows near each other, src in the compute dtype and a
+    plain store: the whole strips read the source and write the destination in place of
+    the panel (the strip keeps the x it reads, so src may be dst); the rest goes through
+    the panel."""
+    _, n, inner = src.shape
+    n_blocks = (inner + block - 1) // block
+    P, D, C, S = _section_workspace(n, block, strip, sec.dtype)
     for task in range(start, stop):
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        for t in range(n):
-            row = src[o, t, b0:b0 + width]
-            pr = P[t]
-            for b in range(width):
-                pr[b] = row[b]
-        # whole strips straight into dst, when its rows are near each other (a strip
-        # writes a vector to every row: far rows cost a page each)
-        direct = width // strip * strip if store == 0 and inner * dst.itemsize <= DIRECT_ROW_BYTES else 0
-        _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, dst[o], b0, scale,
-                        direct)
-        if direct < width:
-            for t in range(n):
-                _store(dst[o, t, b0 + direct:b0 + width], D[t, direct:width], width - direct, store, scale, 1.0)
+        whole = width // strip * strip
+        if whole:
+            _sections_panel(src[o], b0, D, C, S, sec, weights, spans, constant, edges, cval, whole, strip, dst[o],
+                            b0, scale, whole, sign)
+        if whole < width:
+            _panel_sections(src, dst, o, b0 + whole, width - whole, P, D, C, S, sec, weights, spans, constant,
+                            edges, cval, 0, scale, strip, False, sign)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, start,
-                         stop):
+def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, sign,
+                         start, stop):
     """The IIR (as sections) along the last axis of (lines, n) arrays, `block` lines per panel.
 
     The lines are transposed into a panel (one line per column), filtered as columns and
     transposed back. In place is allowed.
     """
     lines, n = src.shape
-    P, D, C, I = _section_workspace(n, block, strip, sec.dtype)
+    P, D, C, S = _section_workspace(n, block, strip, sec.dtype)
     tile = strip // STRIP_VECTORS  # one vector of the dtype
     T = np.empty((block if store != 0 else 0, n), sec.dtype)
     src_tile = VECTOR_BYTES // src.itemsize
@@ -950,7 +1063,8 @@ def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, s
         l0 = task * block
         width = min(block, lines - l0)
         _transpose_block(src, P, l0, 0, 0, 0, width, n, 1.0, src_tile)
-        _sections_panel(P, D, C, I, sec, weights, spans, constant, edges, cval, width, strip, D, 0, 1.0, 0)
+        _pad_panel(P, width, strip)
+        _sections_panel(P, 0, D, C, S, sec, weights, spans, constant, edges, cval, width, strip, D, 0, 1.0, 0, sign)
         if store == 0:
             _transpose_block(D, dst, 0, 0, l0, 0, n, width, scale, tile)
         else:
@@ -1022,6 +1136,8 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     sec = op.sections.astype(dt)
     weights, constant = weights.astype(dt), (bias * cval).astype(dt)
     cval, scale = dt.type(cval), dt.type(scale)
+    # reflect about -1/2 and mirrored sections: the causal starts come from the anticausal pass
+    sign = dt.type(op.mirror_sign if Mode(mode) == Mode.REFLECT and n >= 2 else 0)
     threads = get_num_threads()
     strip = strip_width(dt)
     if inner == 1:
@@ -1031,7 +1147,7 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
             block //= 2
         tasks = -(-outer // block)
         _parallel(tasks, threads, lambda a, b: _pass_sections_lines(
-            s2, d2, sec, weights, spans, constant, edges, cval, store, scale, block, strip, a, b))
+            s2, d2, sec, weights, spans, constant, edges, cval, store, scale, block, strip, sign, a, b))
         return
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
     budget = 1024 * 1024  # bytes of the two panels per task (an L2's share)
@@ -1041,8 +1157,16 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
         block = max(strip, block // 2 // strip * strip)
     block = min(block, inner)
     tasks = outer * -(-inner // block)
+    # near rows (a strip touches a vector of every row: far rows cost a page each): whole
+    # strips write straight into dst, and read src too when it holds the compute dtype
+    near = inner * dst.itemsize <= DIRECT_ROW_BYTES
+    if near and store == WRITE and src.dtype == dt:
+        _parallel(tasks, threads, lambda a, b: _pass_sections_near(
+            s3, d3, sec, weights, spans, constant, edges, cval, scale, block, strip, sign, a, b))
+        return
     _parallel(tasks, threads, lambda a, b: _pass_sections(
-        s3, d3, sec, weights, spans, constant, edges, cval, store, scale, block, strip, a, b))
+        s3, d3, sec, weights, spans, constant, edges, cval, store, scale, block, strip, near and store == WRITE, sign,
+        a, b))
 
 
 def recursive_extension(n, op, mode):
