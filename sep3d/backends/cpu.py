@@ -905,18 +905,6 @@ def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _edge_row(out, P, j, cval, width):
-    """Row ``j`` of the line (or `cval` where j is -1) into `out`."""
-    if j >= 0:
-        row = P[j]
-        for b in range(width):
-            out[b] = row[b]
-    else:
-        for b in range(width):
-            out[b] = cval
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
 def _edge_strip(out, P, j, b0, cval, strip):
     """Columns ``b0 .. b0 + strip`` of row ``j`` of P (or `cval` where j is -1) into `out`."""
     if j >= 0:
