@@ -328,10 +328,13 @@ def _auto(kernel, arr, dtype, tol, backend):
     if backends.array_kind(arr) == "dask":
         shape = tuple(max(c) + k - 1 for c, k in zip(arr.chunks, kernel.shape))
     try:
-        from .planner import choose_method
+        from .planner import BACKENDS, choose_method
     except ImportError:  # the rule of thumb the planner refines
         return _fallback_method(kernel, shape, tol)
-    return choose_method(kernel, shape, dtype, backends.engine_name(backend, arr))
+    engine = backends.engine_name(backend, arr)
+    if engine not in BACKENDS:  # no cost model for this engine (CUDA): the rule of thumb
+        return _fallback_method(kernel, shape, tol)
+    return choose_method(kernel, shape, dtype, engine)
 
 
 def _fallback_method(kernel, shape, tol):
@@ -423,8 +426,9 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
       chunk with its overlap (the kernel's reach), one thread per task.
     - 'auto': ``sep3d.planner.choose_method(kernel, shape, dtype, engine)``, ``shape``
       the image's (dask: its largest chunk with the overlap, since every method then
-      runs per chunk); if that module is missing: 'separable' when ``R * sum(k) <
-      prod(k)`` (``R`` the rank at `tol`, 2-D/3-D kernels), else 'fft'.
+      runs per chunk); for an engine without a cost model (CUDA) or without that
+      module: 'separable' when ``R * sum(k) < prod(k)`` (``R`` the rank at `tol`, 2-D/3-D
+      kernels), else 'fft'.
 
     Examples
     --------

@@ -213,6 +213,14 @@ def test_auto_fallback_rule(monkeypatch):
     assert convolution._fallback_method(np.ones(5), (8,), 1e-6) == "fft"
 
 
+def test_auto_on_an_engine_without_a_cost_model_takes_the_rule_of_thumb():
+    # the planner costs the CPU only: CUDA arrays get the rule the planner refines
+    rank1 = low_rank_kernel((5, 5, 5), rank=1)
+    full = np.random.default_rng(0).standard_normal((3, 3))
+    assert convolution._auto(rank1, np.zeros((8, 8, 8)), np.dtype(np.float32), 1e-6, "cuda") == "separable"
+    assert convolution._auto(full, np.zeros((8, 8)), np.dtype(np.float32), 1e-6, "cuda") == "fft"
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_output_is_honoured(method):
     image = make_volume((6, 7), np.float32)
