@@ -4,6 +4,18 @@ from __future__ import annotations
 import textwrap
 
 _PARAMS = {
+    # sep3d.spectral.continuum / continuum_removed
+    "hull_cube": """\
+cube : xarray.DataArray, ndarray or dask array
+    ``(band, y, x)`` DataArray with a ``wavelength`` coordinate, or a 3-D array with
+    its band axis at `band_axis` and `wavelength` given.""",
+    "hull_wavelength": """\
+wavelength : array_like, optional
+    Band centres (nm), strictly increasing or decreasing; default the cube's
+    ``wavelength`` coordinate.""",
+    "hull_band_axis": """\
+band_axis : int, optional
+    Band axis of a NumPy or dask `cube` (default 0).""",
     "image": """\
 image : array_like
     Input array, 1-D to N-D, any real dtype (bool, integer, float); any memory layout.""",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._docs import docfiller
 from ._cube import as_cube, is_dask, result_dtype
 
 __all__ = ["continuum", "continuum_removed"]
@@ -94,19 +95,15 @@ def _apply(cube, band_axis, wavelength, remove, long_name):
     return result.transpose(*cube.dims)
 
 
+@docfiller
 def continuum(cube, *, wavelength=None, band_axis=None):
     """The continuum of every spectrum: its upper convex hull over (wavelength, value).
 
     Parameters
     ----------
-    cube : xarray.DataArray, ndarray or dask array
-        ``(band, y, x)`` DataArray with a ``wavelength`` coordinate, or a 3-D array with
-        its band axis at `band_axis` and `wavelength` given.
-    wavelength : array_like, optional
-        Band centres (nm), strictly increasing or decreasing; default the cube's
-        ``wavelength`` coordinate.
-    band_axis : int, optional
-        Band axis of a NumPy or dask `cube` (default 0).
+    %(hull_cube)s
+    %(hull_wavelength)s
+    %(hull_band_axis)s
 
     Returns
     -------
@@ -134,19 +131,15 @@ def continuum(cube, *, wavelength=None, band_axis=None):
     return _apply(cube, band_axis, wavelength, False, "continuum")
 
 
+@docfiller
 def continuum_removed(cube, *, wavelength=None, band_axis=None):
     """Spectra divided by their continuum (the upper convex hull): 1 on the hull, < 1 in absorptions.
 
     Parameters
     ----------
-    cube : xarray.DataArray, ndarray or dask array
-        ``(band, y, x)`` DataArray with a ``wavelength`` coordinate, or a 3-D array with
-        its band axis at `band_axis` and `wavelength` given.
-    wavelength : array_like, optional
-        Band centres (nm), strictly increasing or decreasing; default the cube's
-        ``wavelength`` coordinate.
-    band_axis : int, optional
-        Band axis of a NumPy or dask `cube` (default 0).
+    %(hull_cube)s
+    %(hull_wavelength)s
+    %(hull_band_axis)s
 
     Returns
     -------
