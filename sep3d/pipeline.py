@@ -400,13 +400,7 @@ def load_spec(path, **overrides):
 
 def from_dict(spec, base=None):
     """A :class:`Pipeline` from a spec mapping (the parsed YAML)."""
-    allowed = ("name", "source", "steps", "sinks", "out")
-    unknown = [k for k in spec if k not in allowed]
-    if unknown:
-        raise SpecError(f"unknown key {unknown[0]!r} in the spec; allowed: {list(allowed)}")
-    for key in ("source", "steps", "sinks"):
-        if key not in spec:
-            raise SpecError(f"the spec needs a `{key}` section")
+    _check_sections(spec, ("name", "source", "steps", "sinks", "out"), ("source", "steps", "sinks"), "the spec")
     steps = []
     for i, entry in enumerate(spec["steps"] or []):
         kind, args = _single_key(entry, f"steps[{i}]")
@@ -419,6 +413,16 @@ def from_dict(spec, base=None):
         sinks.append(Sink(kind, dict(options or {})))
     return Pipeline(spec["source"], steps, sinks, spec.get("out", "pipeline-output"),
                     spec.get("name", "pipeline"), Path(base) if base else Path.cwd())
+
+
+def _check_sections(spec, allowed, required, where):
+    """Every key of `spec` in `allowed`, every key of `required` present (else SpecError)."""
+    unknown = [k for k in spec if k not in allowed]
+    if unknown:
+        raise SpecError(f"unknown key {unknown[0]!r} in {where}; allowed: {list(allowed)}")
+    for key in required:
+        if key not in spec:
+            raise SpecError(f"the spec needs a `{key}` section")
 
 
 def _single_key(entry, where):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pipeline import SpecError, _single_key
+from ..pipeline import SpecError, _check_sections, _single_key
 
 __all__ = ["ScenePipeline", "STEP_KINDS", "SINK_KINDS", "from_spec"]
 
@@ -475,13 +475,8 @@ def quicklook(cube, outputs, tables, truth, path, index=None, rgb=(860.0, 650.0,
 
 def from_spec(spec, base=None):
     """A :class:`ScenePipeline` from a parsed spec with a ``scene`` section."""
-    allowed = ("name", "scene", "steps", "sinks", "out", "chunks", "tiles")
-    unknown = [k for k in spec if k not in allowed]
-    if unknown:
-        raise SpecError(f"unknown key {unknown[0]!r} in the scene spec; allowed: {list(allowed)}")
-    for key in ("scene", "steps", "sinks"):
-        if key not in spec:
-            raise SpecError(f"the spec needs a `{key}` section")
+    _check_sections(spec, ("name", "scene", "steps", "sinks", "out", "chunks", "tiles"), ("scene", "steps", "sinks"),
+                    "the scene spec")
     steps, counts = [], {}
     for i, entry in enumerate(spec["steps"] or []):
         kind, args = _single_key(entry, f"steps[{i}]")
