@@ -43,6 +43,7 @@ their defaults. Without a calibration the conservative defaults of
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -713,11 +714,27 @@ def gaussian_method(sigma, order=0, radius=None, length=None, backend="cpu"):
     if order > 2:
         return "fir"
     radius = gaussian_radius(sigma, 4.0, radius)
-    constants = load_calibration(backend)
-    rates = constants["work_per_s"]
-    fir = (2 * radius + 1) / rates["separable"]
-    recursive = _recursive_macs(sigma, order, length) / rates["recursive"]
+    separable_rate, recursive_rate = _gaussian_rates(backend, *_calibration_stamp(backend))
+    fir = (2 * radius + 1) / separable_rate
+    recursive = _recursive_macs(sigma, order, length) / recursive_rate
     return "recursive" if recursive < fir else "fir"
+
+
+def _calibration_stamp(backend):
+    """The calibration file and its modification time (None without one): a cache key."""
+    path = calibration_path(backend)
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError:
+        return str(path), None
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_rates(backend, path, stamp):
+    """The separable and recursive rates of :func:`load_calibration`, read once per file
+    version (:func:`gaussian_method` runs per axis of every ``method='auto'`` call)."""
+    rates = load_calibration(backend, path=path)["work_per_s"]
+    return rates["separable"], rates["recursive"]
 
 
 # ---------------------------------------------------------------------------------------
