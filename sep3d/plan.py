@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from ._validate import Mode
 from .kernels import FIR, IIR, VaryingFIR
 
-__all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES"]
+__all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES", "ARITHMETICS"]
 
 #: Pointwise combines applied to the outputs of a plan.
 #: ``None``: one array per output; ``"sqrt_sum_squares"``: sqrt of the sum of the squared
 #: outputs (gradient magnitude), one array.
 COMBINES = (None, "sqrt_sum_squares")
+
+#: How a plan's passes compute (see :attr:`FilterPlan.arithmetic`).
+ARITHMETICS = ("fast", "scipy")
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,19 @@ class FilterPlan:
     name : str
         A label for :func:`sep3d.describe`.
     axis_order : tuple of int, optional
-        The order in which the axes are filtered when it changes the result: with a
-        non-zero `cval` in constant mode each pass pads its input with `cval`, so the
-        order of the passes matters (scipy.ndimage filters axes in the order of `axes`).
-        Otherwise the engine picks the fastest order.
+        The order in which the axes are filtered (axes not listed follow in ascending
+        order); default: ascending, scipy.ndimage's order. Every engine follows it on
+        any memory layout, so a result never depends on the layout of its input: with a
+        non-zero `cval` in constant mode each pass pads its input with `cval` and the
+        order changes the values, and otherwise it changes the rounding.
+    arithmetic : {"fast", "scipy"}
+        How the passes compute. ``"fast"``: sep3d's kernels (symmetric taps folded,
+        multiply-adds fused, x and y passes fused in cache). ``"scipy"``:
+        scipy.ndimage's own arithmetic, bit for bit: every pass in float64 with scipy's
+        summation order and no fused multiply-add, moving averages as scipy's running
+        sums, and each pass stored in the result's dtype (an integer result is truncated
+        after every pass, as scipy's C cast does). Only single-term plans (a chain of
+        passes) have it; it is what sep3d.ndimage uses for integer and bool outputs.
     """
 
     outputs: tuple
@@ -70,6 +82,7 @@ class FilterPlan:
     combine: object = None
     name: str = "filter"
     axis_order: object = None
+    arithmetic: str = "fast"
     _schedule: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -84,6 +97,18 @@ class FilterPlan:
             raise ValueError(f"`combine` must be one of {COMBINES}; got {self.combine!r}")
         if self.combine is not None and any(len(out.terms) != 1 for out in self.outputs):
             raise NotImplementedError("`combine` needs every output to be a single term")
+        if self.axis_order is not None:
+            order = tuple(int(ax) for ax in self.axis_order)
+            if len(set(order)) != len(order) or any(not 0 <= ax < ndim for ax in order):
+                raise ValueError(f"`axis_order` must list distinct axes of a {ndim}-d plan; got {self.axis_order!r}")
+            object.__setattr__(self, "axis_order", order)
+        if self.arithmetic not in ARITHMETICS:
+            raise ValueError(f"`arithmetic` must be one of {ARITHMETICS}; got {self.arithmetic!r}")
+        if self.arithmetic == "scipy" and (len(self.outputs) != 1 or len(self.outputs[0].terms) != 1
+                                           or self.combine is not None
+                                           or any(not isinstance(op, FIR) for op in self.outputs[0].terms[0].ops
+                                                  if op is not None)):
+            raise NotImplementedError("arithmetic='scipy' runs one output of one term of FIR operators")
 
     @property
     def ndim(self):
@@ -128,9 +153,14 @@ class FilterPlan:
             Output(tuple(Term(t.scale, tuple(t.ops[p] for p in perm)) for t in out.terms))
             for out in self.outputs
         )
-        order = None if self.axis_order is None else tuple(perm.index(a) for a in self.axis_order)
+        order = tuple(perm.index(a) for a in self.pass_order())
         return FilterPlan(outputs, tuple(self.modes[p] for p in perm), self.cval, self.combine, self.name,
-                          order)
+                          order, self.arithmetic)
+
+    def pass_order(self):
+        """Every axis in the order the passes run: `axis_order`, then the rest ascending."""
+        given = tuple(self.axis_order or ())
+        return given + tuple(ax for ax in range(self.ndim) if ax not in given)
 
     @property
     def order_matters(self):
@@ -184,20 +214,16 @@ class Schedule:
 
 
 def _axis_order(plan):
-    """Filtered axes in pass order.
+    """Filtered axes in pass order: :meth:`FilterPlan.pass_order` (scipy's order by default).
 
-    Where the order changes the result (see :attr:`FilterPlan.order_matters`) it is the
-    plan's own. Otherwise the outer axes come first and the two innermost last, x then
-    y, so that a backend can fuse each x pass with the y passes that read it (one trip
-    through memory for both), and terms that differ only in their x and y operators
-    share everything before.
+    The order is fixed by the plan, never by the memory layout, so an F-ordered or
+    transposed input gives bit for bit the result of a C-ordered one. On a C-ordered
+    array the two innermost axes come last, y then x: a backend fuses each y pass with
+    the x pass that reads it (one trip through memory for both); on an F-ordered one they
+    come first, x then y, and fuse the same way.
     """
-    used = [ax for ax in range(plan.ndim) if any(t.ops[ax] is not None for _, t in plan.terms())]
-    if plan.order_matters:
-        given = [ax for ax in (plan.axis_order or ()) if ax in used]
-        return given + [ax for ax in used if ax not in given]
-    inner = [ax for ax in (plan.ndim - 1, plan.ndim - 2) if ax in used and ax >= 0]
-    return [ax for ax in used if ax not in inner] + inner
+    used = {ax for ax in range(plan.ndim) if any(t.ops[ax] is not None for _, t in plan.terms())}
+    return [ax for ax in plan.pass_order() if ax in used]
 
 
 def _build_schedule(plan):

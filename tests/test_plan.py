@@ -1,4 +1,6 @@
 """FilterPlan, its pass schedule and describe(); the boundary helper against numpy.pad."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,7 @@ def test_boundary_index_constant_marks_outside():
 def test_gaussian_runs_three_passes_in_place_without_temporaries():
     sched = plan_gaussian(3, 2.0).schedule()
     assert len(sched.passes) == 3 and sched.n_temps == 0
-    assert [p.axis for p in sched.passes] == [0, 2, 1]  # outer axis, then x and y (fusable)
+    assert [p.axis for p in sched.passes] == [0, 1, 2]  # scipy's order; y then x fuse
     assert sched.passes[0].src == ("input",)
     assert all(p.dst == ("result", 0) for p in sched.passes)
     assert [p.store for p in sched.passes] == [WRITE, WRITE, WRITE]
@@ -50,8 +52,8 @@ def test_log_terms_share_smoothing_passes():
     assert len(sched.passes) == 8  # 9 without sharing, as scipy
     assert sched.n_temps == 2
     units = cpu.execution_units(sched.steps, (32, 32, 32), 4)
-    assert [len(u) for u in units] == [1, 2, 1, 2, 2]  # three fused x-y pairs
-    assert len(cpu.allocated_temps(units)) == 1  # the other x result never exists
+    assert [len(u) for u in units] == [1, 2, 1, 2, 2]  # three fused y-x pairs
+    assert len(cpu.allocated_temps(units)) == 1  # the other y result never exists
     stores = [p.store for p in sched.passes if p.dst == ("result", 0) and p.src != p.dst or p.store != WRITE]
     assert stores.count(ADD) == 2
 
@@ -171,11 +173,13 @@ def test_pass_dataclass_defaults():
     assert p.store == WRITE and p.scale == 1.0
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1)], ids=["y-then-x", "x-then-y"])
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
-def test_fused_plane_pass_equals_separate_passes(mode, monkeypatch):
+def test_fused_plane_pass_equals_separate_passes_bit_for_bit(mode, order, monkeypatch):
     vol = make_volume((9, 13, 11), np.float32)
-    plan = plan_gaussian(3, (1.0, 2.5, 0.7), mode=mode, cval=0.0)  # cval != 0 fixes scipy's order
+    plan = dataclasses.replace(plan_gaussian(3, (1.0, 2.5, 0.7), mode=mode, cval=1.5), axis_order=order)
     sched = plan.schedule()
+    assert [p.axis for p in sched.passes] == list(order)
     assert cpu.fusable(sched.steps, 1, vol.shape, 4, 2)
     fused = [np.empty_like(vol)]
     run_schedule(plan, vol, fused, np.float32, np.float32)
@@ -184,6 +188,21 @@ def test_fused_plane_pass_equals_separate_passes(mode, monkeypatch):
     separate = [np.empty_like(vol)]
     run_schedule(plan, vol, separate, np.float32, np.float32)
     np.testing.assert_array_equal(fused[0], separate[0])
+
+
+@pytest.mark.parametrize("planner", [plan_gaussian, plan_laplacian_of_gaussian, plan_gradient_magnitude])
+@pytest.mark.parametrize("layout", ["fortran", "transposed", "negative"])
+def test_the_result_does_not_depend_on_the_memory_layout(planner, layout):
+    # the passes run in the plan's axis order on every layout: the same bits
+    base = make_volume((12, 15, 14), np.float32)
+    vol = {"fortran": np.asfortranarray(base), "transposed": base.transpose(1, 2, 0).copy().transpose(2, 0, 1),
+           "negative": base[::-1, :, ::-1].copy()[::-1, :, ::-1]}[layout]
+    np.testing.assert_array_equal(vol, base)
+    plan = planner(3, 1.3, mode="constant", cval=4.0)
+    ref, out = [np.empty_like(base)], [np.empty_like(base)]
+    sep3d.backends.cpu.execute(plan, base, ref, np.float32, np.float32)
+    sep3d.backends.cpu.execute(plan, vol, out, np.float32, np.float32)
+    np.testing.assert_array_equal(out[0], ref[0])
 
 
 @pytest.mark.parametrize("planner, volumes", [(plan_gaussian, 0), (plan_laplacian_of_gaussian, 1),

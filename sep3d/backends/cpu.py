@@ -313,6 +313,34 @@ def _pass_planes(src, dst, wx, idx_x, left_x, sym_x, div_x, wy, idx_y, sym_y, di
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _pass_planes_yx(src, dst, wy, idx_y, sym_y, div_y, wx, idx_x, left_x, sym_x, div_x, cval, store, scale,
+                    start, stop):
+    """Filter planes start..stop of (outer, ny, nx) arrays along y, then x, in cache.
+
+    The plane is loaded once as a y panel (with its boundary rows); each y-filtered row
+    is stored in the middle of the x line buffer, extended there and filtered along x
+    straight into `dst`. The arithmetic of each pass is that of the separate line and
+    panel kernels, so the result equals the two passes run one after the other, bit for
+    bit. In place is allowed (the plane is read whole before it is written).
+    """
+    _, ny, nx = src.shape
+    m = idx_y.shape[0]
+    one = wy.dtype.type(1.0)
+    panel = np.empty((m, nx), wy.dtype)
+    buf = np.empty(idx_x.shape[0], wy.dtype)
+    mid = buf[left_x:left_x + nx]
+    acc = np.empty(nx, wy.dtype)
+    for o in range(start, stop):
+        _load_panel(panel, src, o, idx_y, 0, nx, cval)
+        for i in range(ny):
+            _correlate_rows(acc, panel, i, wy, sym_y, nx)
+            _store(mid, acc, nx, 0, one, div_y)
+            _fill(buf, mid, idx_x, left_x, nx, cval)
+            _correlate(acc, buf, wx, sym_x, nx)
+            _store(dst[o, i], acc, nx, store, scale, div_x)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _correlate_rows(acc, panel, i, w, sym, width):
     """acc[b] = sum_j w[j] * panel[i + j, b] for b < width."""
     size = w.shape[0]
@@ -1239,10 +1267,11 @@ FUSED_PANEL_BYTES = 3 * 512 * 1024
 
 
 def fusable(steps, i, shape, itemsize, threads):
-    """True when steps[i] (an x pass) and steps[i + 1] (a y pass reading it) can run fused.
+    """True when steps[i] and steps[i + 1] are the x and y passes of the planes, fusable.
 
-    The fused kernel never stores the x result, so its buffer must be the y pass's own
-    destination or a temporary that no later step reads before overwriting it.
+    Either order fuses: x then y (the y pass reads the x result) or y then x. The fused
+    kernel never stores the first pass's result, so its buffer must be the second pass's
+    own destination or a temporary that no later step reads before overwriting it.
     """
     if i + 1 >= len(steps):
         return False
@@ -1250,10 +1279,12 @@ def fusable(steps, i, shape, itemsize, threads):
     ndim = len(shape)
     if not (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
             and isinstance(first.op, FIR) and isinstance(second.op, FIR)
-            and first.axis == ndim - 1 and second.axis == ndim - 2 and first.dst == second.src
+            and {first.axis, second.axis} == {ndim - 1, ndim - 2} and first.dst == second.src
             and first.store == WRITE and first.scale == 1.0
-            and (shape[-2] + second.op.size - 1) * shape[-1] * itemsize <= FUSED_PANEL_BYTES
             and int(np.prod(shape[:-2], dtype=np.int64)) >= 2 * threads):
+        return False
+    y_op = second.op if second.axis == ndim - 2 else first.op
+    if (shape[-2] + y_op.size - 1) * shape[-1] * itemsize > FUSED_PANEL_BYTES:
         return False
     if second.dst == first.dst:
         return True
@@ -1292,18 +1323,24 @@ def allocated_temps(units):
 
 
 def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
-    """The x pass `first` and the y pass `second` in one sweep over the planes."""
+    """The x and y passes `first` and `second` (either order) in one sweep over the planes."""
     shape = src.shape
     ny, nx = shape[-2:]
     outer = int(np.prod(shape[:-2], dtype=np.int64))
-    wx, wy = first.op.taps.astype(compute_dtype), second.op.taps.astype(compute_dtype)
+    x, y = (first, second) if first.axis == len(shape) - 1 else (second, first)
+    wx, wy = x.op.taps.astype(compute_dtype), y.op.taps.astype(compute_dtype)
     dt = wx.dtype.type
-    idx_x = boundary_index(nx, first.op.left, first.op.size, int(modes[-1]))
-    idx_y = boundary_index(ny, second.op.left, second.op.size, int(modes[-2]))
+    idx_x = boundary_index(nx, x.op.left, x.op.size, int(modes[-1]))
+    idx_y = boundary_index(ny, y.op.left, y.op.size, int(modes[-2]))
     s3, d3 = src.reshape(outer, ny, nx), dst.reshape(outer, ny, nx)
-    _parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
-        s3, d3, wx, idx_x, first.op.left, first.op.symmetry, dt(first.op.divisor), wy, idx_y,
-        second.op.symmetry, dt(second.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
+    if x is first:
+        _parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
+            s3, d3, wx, idx_x, x.op.left, x.op.symmetry, dt(x.op.divisor), wy, idx_y,
+            y.op.symmetry, dt(y.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
+    else:
+        _parallel(outer, get_num_threads(), lambda a, b: _pass_planes_yx(
+            s3, d3, wy, idx_y, y.op.symmetry, dt(y.op.divisor), wx, idx_x, x.op.left, x.op.symmetry,
+            dt(x.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
 
 
 def scale_step(src, dst, store, scale, xp=np):
