@@ -18,7 +18,9 @@ band_axis : int, optional
     Band axis of a NumPy or dask `cube` (default 0).""",
     "image": """\
 image : array_like
-    Input array, 1-D to N-D, any real dtype (bool, integer, float); any memory layout.""",
+    Input array, 1-D to N-D, any numeric dtype (bool, integer, float, complex: the real
+    and imaginary parts are filtered, `cval` pads the real part); any memory layout;
+    an empty array gives an empty result.""",
     "sigma": """\
 sigma : float or sequence of float
     Standard deviation of the Gaussian, one value for all filtered axes or one per axis
@@ -65,7 +67,9 @@ output : ndarray, optional
     # sep3d.ndimage: scipy.ndimage's parameters, with scipy's names and meanings
     "input": """\
 input : array_like
-    The input array: any real dtype, any number of dimensions, any memory layout.""",
+    The input array: bool, integer, float32, float64, complex64 or complex128 (the
+    dtypes scipy.ndimage filters), any number of dimensions, any memory layout; empty
+    arrays give empty results.""",
     "nd_output": """\
 output : ndarray or dtype, optional
     Array to store the result in (the input's shape; it may be the input itself), or
@@ -90,9 +94,10 @@ origin : int, optional
     Shift of the filter: ``-(size // 2) <= origin <= (size - 1) // 2``. Default 0.""",
     "nd_returns": """\
 ndarray
-    The filtered array (`output` when it is an array). float32 results are computed
-    in float32, others in float64; integer results are truncated toward zero once,
-    at the end (scipy.ndimage truncates after every pass).""",
+    The filtered array (`output` when it is an array), in scipy.ndimage's dtype. Integer
+    and bool results are scipy's bit for bit (each pass truncated into the dtype, as
+    scipy does); float results equal scipy's to rounding (float32 results are computed
+    in float32); complex inputs filter their real and imaginary parts.""",
     "dtype_rule": """\
 The result is float64 for float64 input (or a float64 `output`) and float32
 otherwise: integer and bool volumes (int16 CT) are filtered in float32.""",

@@ -13,6 +13,42 @@ from enum import IntEnum
 
 import numpy as np
 
+try:
+    from numpy.exceptions import AxisError
+except ImportError:  # NumPy < 1.25
+    from numpy import AxisError
+
+__all__ = ["ArgumentValueError", "ArgumentTypeError", "AxisError", "Mode", "MODES"]
+
+
+class ArgumentValueError(ValueError, RuntimeError):
+    """A bad argument value that scipy.ndimage reports as a RuntimeError.
+
+    A ValueError like every bad value in sep3d, and a RuntimeError too, so code written
+    for scipy.ndimage (``except RuntimeError``, ``pytest.raises(RuntimeError, ...)``)
+    catches it. The message names the argument and contains scipy's own phrase.
+    """
+
+
+class ArgumentTypeError(TypeError, RuntimeError):
+    """A bad argument type or dtype that scipy.ndimage reports as a RuntimeError (see
+    :class:`ArgumentValueError`)."""
+
+
+#: scipy.ndimage's wording for each mistake, which sep3d's messages contain.
+SCIPY_PHRASES = {
+    "sequence": "sequence argument must have length equal to input rank",
+    "mode": "boundary mode not supported",
+    "axes_unique": "axes must be unique",
+    "weights": "no filter weights given",
+    "radius": "Radius must be a nonnegative integer.",
+    "order": "order must be non-negative",
+    "size": "incorrect filter size",
+    "output_shape": "output shape not correct",
+    "output_complex": "output must have complex dtype",
+    "output_numeric": "output must have numeric dtype",
+}
+
 
 class Mode(IntEnum):
     """Boundary modes; the codes are shared by every backend (a CUDA header mirrors them)."""
@@ -37,8 +73,8 @@ MODES = {
 }
 
 
-def check_image(image, name="image"):
-    """Return `image` as a NumPy array of a real numeric dtype with at least one element."""
+def check_image(image, name="image", *, complex_ok=False, empty_ok=False, allow_0d=False):
+    """Return `image` as a NumPy array of a numeric dtype (native byte order), see :func:`check_array_meta`."""
     if isinstance(image, np.ndarray):
         arr = image
     else:
@@ -46,24 +82,32 @@ def check_image(image, name="image"):
             arr = np.asarray(image)
         except Exception as exc:  # an object NumPy cannot take at all
             raise TypeError(f"`{name}` must be an array; got {type(image).__name__}") from exc
-    check_array_meta(arr, name)
+    check_array_meta(arr, name, complex_ok=complex_ok, empty_ok=empty_ok, allow_0d=allow_0d)
     if not arr.dtype.isnative:  # big-endian data (FITS, some NRRD/raw files): one conversion
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
-def check_array_meta(arr, name="image"):
-    """Check dtype, rank and size of any array-like with NumPy attributes (CuPy included)."""
-    if np.dtype(arr.dtype).kind == "c":
+def check_array_meta(arr, name="image", *, complex_ok=False, empty_ok=False, allow_0d=False):
+    """Check dtype, rank and size of any array-like with NumPy attributes (CuPy and dask included).
+
+    A real numeric dtype (complex too with `complex_ok`), at least one dimension (unless
+    `allow_0d`), and at least one element unless `empty_ok` (the filters return an empty
+    result for an empty input, as scipy.ndimage does).
+    """
+    kind = np.dtype(arr.dtype).kind
+    if kind == "c" and not complex_ok:
         raise TypeError(
             f"`{name}` must be real (bool, integer or float); got complex dtype {arr.dtype}; "
             "filter the real and imaginary parts separately"
         )
-    if np.dtype(arr.dtype).kind not in "biuf":
-        raise TypeError(f"`{name}` must have a bool, integer or float dtype; got {arr.dtype}")
-    if arr.ndim == 0:
+    if kind not in "biufc":
+        allowed = "bool, integer, float or complex" if complex_ok else "bool, integer or float"
+        raise ArgumentTypeError(f"`{name}` must have a {allowed} dtype; got {arr.dtype} "
+                                f"(array type {np.dtype(arr.dtype)!r} not supported)")
+    if arr.ndim == 0 and not allow_0d:
         raise ValueError(f"`{name}` must have at least one dimension; got a 0-d array")
-    if arr.size == 0:
+    if arr.size == 0 and not empty_ok:
         raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}")
 
 
@@ -71,46 +115,70 @@ def check_axes(axes, ndim, name="axes"):
     """Normalise `axes` (None, an int or a sequence of ints) to a tuple of distinct axes."""
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, numbers.Integral):
+    if isinstance(axes, numbers.Integral) or (isinstance(axes, np.ndarray) and axes.ndim == 0):
         axes = (axes,)
     try:
         axes = tuple(axes)
     except TypeError:
-        raise TypeError(f"`{name}` must be None, an int or a sequence of ints; got {axes!r}") from None
+        raise TypeError(f"`{name}` must be None, an int or a sequence of ints; got {axes!r} "
+                        "(axes must be an integer, iterable of integers, or None)") from None
     out = []
     for ax in axes:
-        if isinstance(ax, bool) or not isinstance(ax, numbers.Integral):
-            raise TypeError(f"`{name}` must hold ints; got {ax!r}")
+        if isinstance(ax, np.ndarray) and ax.ndim == 0:
+            ax = ax[()]
+        if not _is_int(ax):
+            raise TypeError(f"`{name}` must hold ints; got {ax!r} "
+                            f"('{type(ax).__name__}' object cannot be interpreted as an integer)")
         if not -ndim <= ax < ndim:
-            raise ValueError(f"`{name}` entries must be in [-{ndim}, {ndim - 1}] for a {ndim}-d input; got {ax}")
+            raise ValueError(f"`{name}` entries must be in [-{ndim}, {ndim - 1}] for a {ndim}-d input; got {ax} "
+                             f"(specified axis: {ax} is out of range)")
         out.append(int(ax) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"`{name}` must not repeat an axis; got {axes!r}")
+        raise ValueError(f"`{name}` must not repeat an axis ({SCIPY_PHRASES['axes_unique']}); got {axes!r}")
     return tuple(out)
 
 
 def check_axis(axis, ndim, name="axis"):
-    """Normalise one axis index."""
+    """Normalise one axis index; out of range is numpy's AxisError (a ValueError and IndexError)."""
+    if isinstance(axis, np.ndarray) and axis.ndim == 0:
+        axis = axis[()]
     if not _is_int(axis):
-        raise TypeError(f"`{name}` must be an int; got {axis!r}")
-    return check_axes((axis,), ndim, name)[0]
+        raise TypeError(f"`{name}` must be an int; got {axis!r} "
+                        f"('{type(axis).__name__}' object cannot be interpreted as an integer)")
+    if not -ndim <= axis < ndim:
+        allowed = f"be in [-{ndim}, {ndim - 1}] for a {ndim}-d input" if ndim else "index an axis (a 0-d input has none)"
+        raise AxisError(f"`{name}` must {allowed}; got {axis} "
+                        f"(axis {axis} is out of bounds for array of dimension {ndim})")
+    return int(axis) % ndim
 
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_scalar(value):
+    """True for a single value (a number, a string, a 0-d array), False for a sequence."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0
+    return isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray))
+
+
 def per_axis(value, n, name):
     """Broadcast a scalar to `n` values, or check a sequence has exactly `n`."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+    if is_scalar(value):
+        if isinstance(value, np.ndarray):
+            value = value[()]
         return (value,) * n
     values = tuple(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else tuple(value)
     if len(values) != n:
-        raise ValueError(f"`{name}` must be a scalar or have one value per axis ({n}); got {len(values)} values")
+        raise ArgumentValueError(f"`{name}` must be a scalar or have one value per axis ({n}); got "
+                                 f"{len(values)} values ({SCIPY_PHRASES['sequence']})")
     return values
 
 
 def _real(value, name):
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {value!r}")
     return float(value)
@@ -146,32 +214,45 @@ def check_spacing(spacing, ndim, name="spacing"):
 
 
 def check_truncate(truncate, name="truncate"):
+    """Gaussian truncation in sigmas: finite and >= 0 (0 keeps the centre tap only)."""
     t = _real(truncate, name)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"`{name}` must be finite and > 0; got {truncate!r}")
+    if not math.isfinite(t) or t < 0:
+        raise ValueError(f"`{name}` must be finite and >= 0; got {truncate!r}")
     return t
 
 
-def check_nonneg_int(value, n, name):
-    """Per-axis non-negative ints (radius, derivative order)."""
-    return _check_ints(value, n, name, 0, "a non-negative int")
+def check_nonneg_int(value, n, name, phrase=None):
+    """Per-axis non-negative ints (derivative order); `phrase`: scipy's words for a negative one."""
+    return _check_ints(value, n, name, 0, "a non-negative int", phrase)
 
 
-def _check_ints(value, n, name, minimum, what):
+def _check_ints(value, n, name, minimum, what, phrase=None, error=ValueError):
     out = []
+    note = f" ({phrase})" if phrase else ""
     for v in per_axis(value, n, name):
         if not _is_int(v):
             raise TypeError(f"`{name}` must be {what}; got {v!r}")
         if v < minimum:
-            raise ValueError(f"`{name}` must be {what}; got {v!r}")
+            raise error(f"`{name}` must be {what}; got {v!r}{note}")
         out.append(int(v))
     return tuple(out)
 
 
 def check_radius(radius, n, name="radius"):
+    """Per-axis Gaussian radii: None (from `truncate`) or non-negative ints (a ValueError otherwise, as scipy)."""
     if radius is None:
         return (None,) * n
-    return check_nonneg_int(radius, n, name)
+    out = []
+    for r in per_axis(radius, n, name):
+        if isinstance(r, np.ndarray) and r.ndim == 0:
+            r = r[()]
+        if r is None:
+            out.append(None)
+            continue
+        if not _is_int(r) or r < 0:
+            raise ValueError(f"`{name}` must be a non-negative int or None; got {r!r} ({SCIPY_PHRASES['radius']})")
+        out.append(int(r))
+    return tuple(out)
 
 
 def check_mode(mode, n, name="mode"):
@@ -179,7 +260,7 @@ def check_mode(mode, n, name="mode"):
     out = []
     for m in per_axis(mode, n, name):
         if not isinstance(m, str) or m not in MODES:
-            raise ValueError(f"`{name}` must be one of {sorted(MODES)}; got {m!r}")
+            raise ArgumentValueError(f"`{name}` must be one of {sorted(MODES)}; got {m!r} ({SCIPY_PHRASES['mode']})")
         out.append(MODES[m])
     return tuple(out)
 
@@ -192,41 +273,55 @@ def check_modes_on_axes(mode, axes, ndim, name="mode"):
     return tuple(full)
 
 
-def check_cval(cval, name="cval"):
+def check_cval(cval, name="cval", *, complex_ok=False):
+    """The constant outside the array: a real number (complex with `complex_ok`); NaN is allowed."""
+    if complex_ok:
+        if isinstance(cval, np.ndarray) and cval.ndim == 0:
+            cval = cval[()]
+        if isinstance(cval, numbers.Complex) and not isinstance(cval, (bool, numbers.Real)):
+            return complex(cval)
     return _real(cval, name)
 
 
-def check_size(size, n, name="size"):
-    """Per-axis filter sizes: ints >= 1."""
-    return _check_ints(size, n, name, 1, "a positive int")
+def check_size(size, n, name="size", minimum=1):
+    """Per-axis filter sizes: ints >= `minimum` (scipy's ``incorrect filter size`` below it)."""
+    return _check_ints(size, n, name, minimum, "a positive int" if minimum == 1 else f"an int >= {minimum}",
+                       SCIPY_PHRASES["size"], ArgumentValueError)
 
 
-def check_origin(origin, sizes, name="origin"):
-    """Per-axis origins, each within the filter: -(size // 2) <= origin <= (size - 1) // 2."""
+def check_origin(origin, sizes, name="origin", phrase=None):
+    """Per-axis origins, each within the filter: -(size // 2) <= origin <= (size - 1) // 2.
+
+    `phrase` is scipy's wording for the caller's function, added to the message.
+    """
     out = []
+    note = f" ({phrase})" if phrase else ""
     for o, size in zip(per_axis(origin, len(sizes), name), sizes):
+        if isinstance(o, np.ndarray) and o.ndim == 0:
+            o = o[()]
         if not _is_int(o):
             raise TypeError(f"`{name}` must be an int; got {o!r}")
         if not -(size // 2) <= o <= (size - 1) // 2:
             raise ValueError(
-                f"`{name}` must lie in [{-(size // 2)}, {(size - 1) // 2}] for a filter of size {size}; got {o}"
+                f"`{name}` must lie in [{-(size // 2)}, {(size - 1) // 2}] for a filter of size {size}; got {o}{note}"
             )
         out.append(int(o))
     return tuple(out)
 
 
-def check_weights(weights, name="weights"):
-    """A 1-D, non-empty, finite, real array of filter taps (float64)."""
+def check_weights(weights, name="weights", *, complex_ok=False):
+    """A 1-D, non-empty, finite array of filter taps: float64, or complex128 with `complex_ok`."""
     w = np.asarray(weights)
-    if np.iscomplexobj(w):
+    if np.iscomplexobj(w) and not complex_ok:
         raise TypeError(f"`{name}` must be real; got complex dtype {w.dtype}")
-    if w.dtype.kind not in "biuf":
+    if w.dtype.kind not in "biufc":
         raise TypeError(f"`{name}` must be numeric; got dtype {w.dtype}")
     if w.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional; got shape {w.shape}")
+        raise ArgumentValueError(f"`{name}` must be one-dimensional; got shape {w.shape} ({SCIPY_PHRASES['weights']})")
     if w.size == 0:
-        raise ValueError(f"`{name}` must hold at least one tap; got an empty array")
-    w = w.astype(np.float64)
+        raise ArgumentValueError(f"`{name}` must hold at least one tap; got an empty array "
+                                 f"({SCIPY_PHRASES['weights']})")
+    w = w.astype(np.complex128 if w.dtype.kind == "c" else np.float64)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"`{name}` must be finite; got {w!r}")
     return w

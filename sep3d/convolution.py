@@ -262,6 +262,7 @@ def _decomposed(kernel, tol):
 def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend, output, dtype):
     from .filters import _run
 
+    given = output
     squeeze = flipped.ndim == 1  # decompose takes 2-D/3-D kernels: add an axis of size 1
     if squeeze:
         flipped = flipped[None]
@@ -286,6 +287,8 @@ def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend
             result = (result + offset).astype(dtype)
         else:
             result += offset
+    if given is not None:
+        return given  # the caller's array itself, not the view of it a 1-D kernel ran in
     return result[0] if squeeze else result
 
 

@@ -7,6 +7,7 @@ float32.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -106,10 +107,18 @@ def _derivative_ops(geo, sigma_px, truncate, radii, orders, method="fir"):
     return ops
 
 
+def _image(image, backend):
+    """A filter's input: any numeric dtype (complex included), empty arrays too."""
+    return backends.as_input(image, backend, complex_ok=True, empty_ok=True)
+
+
 def _result_dtype(image, output):
-    if image.dtype == np.float64 or (output is not None and getattr(output, "dtype", None) == np.float64):
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
+    """float64 for float64 input (or a float64 `output`), else float32; complex for complex input."""
+    out_dtype = getattr(output, "dtype", None) if output is not None else None
+    wide = image.dtype.kind in "fc" and np.finfo(image.dtype).bits >= 64
+    if image.dtype.kind == "c":
+        return np.dtype(np.complex128 if wide or out_dtype == np.complex128 else np.complex64)
+    return np.dtype(np.float64 if wide or out_dtype == np.float64 else np.float32)
 
 
 def _check_output(output, image, shape, name="output"):
@@ -119,8 +128,10 @@ def _check_output(output, image, shape, name="output"):
                         f"got {type(output).__name__}")
     if output.shape != tuple(shape):
         raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {output.shape}")
-    if output.dtype not in (np.float32, np.float64):
-        raise TypeError(f"`{name}` must be float32 or float64; got {output.dtype}")
+    allowed = (np.complex64, np.complex128) if image.dtype.kind == "c" else (np.float32, np.float64)
+    if output.dtype not in allowed:
+        names = " or ".join(np.dtype(t).name for t in allowed)
+        raise TypeError(f"`{name}` must be {names} for a {image.dtype} input; got {output.dtype}")
     if kind == "numpy" and not output.flags.writeable:
         raise ValueError(f"`{name}` must be writeable")
     return output
@@ -130,25 +141,56 @@ def _run(plan, image, backend, output, stacked=False):
     """Allocate (or check) the result, run the plan, return the result.
 
     A stacked result has one leading entry per plan result (the Hessian's components).
-    The result has the input's array type (NumPy, CuPy, or a lazy dask array).
+    The result has the input's array type (NumPy, CuPy, or a lazy dask array). A complex
+    input runs the plan on its real part and, with ``cval = 0``, on its imaginary part.
     """
     dtype = _result_dtype(image, output)
+    shape = (plan.n_results,) + image.shape if stacked else image.shape
     if backends.array_kind(image) == "dask":
         if output is not None:
             raise TypeError("`output` must be None for a dask array (the result is a new lazy array); "
                             f"got {type(output).__name__}")
-        from . import chunked
+        if image.size == 0:
+            import dask.array as da
 
-        return chunked.run_plan(plan, image, backend=backend, result_dtype=dtype, temp_dtype=dtype,
-                                compute_dtype=dtype, stacked=stacked)
-    shape = (plan.n_results,) + image.shape if stacked else image.shape
+            return da.zeros(shape, dtype=dtype, meta=image._meta)
+        if dtype.kind == "c":
+            re = _run_lazy(plan, image.real, backend, dtype, stacked)
+            im = _run_lazy(dataclasses.replace(plan, cval=0.0), image.imag, backend, dtype, stacked)
+            return backends.complex_from_parts(re, im, dtype)
+        return _run_lazy(plan, image, backend, dtype, stacked)
     if output is None:
         result = backends.empty(image, shape, dtype)
     else:
         result = _check_output(output, image, shape)
-    outs = list(result) if stacked else [result]
-    backends.execute(plan, image, outs, backend=backend, temp_dtype=dtype, compute_dtype=dtype)
+    if image.size == 0:
+        return result
+    if dtype.kind == "c":
+        part = _real_dtype(dtype)
+        re, im = backends.empty(image, shape, part), backends.empty(image, shape, part)
+        _execute(plan, image.real, re, backend, stacked)
+        _execute(dataclasses.replace(plan, cval=0.0), image.imag, im, backend, stacked)
+        return backends.complex_from_parts(re, im, dtype, into=result)
+    _execute(plan, image, result, backend, stacked)
     return result
+
+
+def _real_dtype(dtype):
+    """float32 for complex64, float64 for complex128 (and a real dtype itself)."""
+    return np.empty(0, dtype).real.dtype
+
+
+def _run_lazy(plan, image, backend, dtype, stacked):
+    from . import chunked
+
+    part = _real_dtype(dtype)
+    return chunked.run_plan(plan, image, backend=backend, result_dtype=part, temp_dtype=part,
+                            compute_dtype=part, stacked=stacked)
+
+
+def _execute(plan, image, result, backend, stacked):
+    outs = list(result) if stacked else [result]
+    backends.execute(plan, image, outs, backend=backend, temp_dtype=result.dtype, compute_dtype=result.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,7 +403,7 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     >>> smooth.dtype, bool(smooth[2, 1] < smooth[1, 2])
     (dtype('float32'), True)
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_gaussian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                          truncate=truncate, radius=radius, method=method, shape=arr.shape)
     return _run(plan, arr, backend, output)
@@ -407,7 +449,7 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     >>> round(float(sep3d.gaussian_derivative(ramp, 1.0, 1, spacing=0.5)[20]), 4)
     1.9993
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_gaussian_derivative(arr.ndim, sigma, order, spacing=spacing, axes=axes, mode=mode,
                                     cval=cval, truncate=truncate, radius=radius, method=method,
                                     shape=arr.shape)
@@ -453,7 +495,7 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     >>> bool(sep3d.laplacian_of_gaussian(x, 1.0)[4, 4] < 0)
     True
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_laplacian_of_gaussian(arr.ndim, sigma, normalize=normalize, spacing=spacing, axes=axes,
                                       mode=mode, cval=cval, truncate=truncate, radius=radius, method=method,
                                       shape=arr.shape)
@@ -495,7 +537,7 @@ def gradient_magnitude(image, sigma, *, spacing=None, axes=None, mode="reflect",
     >>> round(float(sep3d.gradient_magnitude(ramp, 1.0)[8, 8]), 4)
     2.2359
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_gradient_magnitude(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                                    truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output)
@@ -533,7 +575,7 @@ def hessian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0, 
     >>> sep3d.hessian(np.zeros((5, 6, 7)), 1.0).shape
     (6, 5, 6, 7)
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_hessian(arr.ndim, sigma, spacing=spacing, axes=axes, mode=mode, cval=cval,
                         truncate=truncate, radius=radius)
     return _run(plan, arr, backend, output, stacked=True)
@@ -570,7 +612,7 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     >>> float(np.abs(sep3d.difference_of_gaussians(np.ones((6, 6)), 1.0)).max()) < 1e-6
     True
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_difference_of_gaussians(arr.ndim, low_sigma, high_sigma, spacing=spacing, axes=axes,
                                         mode=mode, cval=cval, truncate=truncate, method=method,
                                         shape=arr.shape)
@@ -608,7 +650,7 @@ def box(image, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, origi
     >>> sep3d.box(np.arange(5.0), 3, mode="nearest").tolist()
     [0.3333333333333333, 1.0, 2.0, 3.0, 3.6666666666666665]
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_box(arr.ndim, size, spacing=spacing, axes=axes, mode=mode, cval=cval, origin=origin)
     return _run(plan, arr, backend, output)
 
@@ -661,7 +703,7 @@ def separable(image, kernels, *, spacing=None, support=None, axes=None, mode="re
     ...                file=False).taps_per_axis
     {0: [3], 1: [5], 2: [9]}
     """
-    arr = backends.as_input(image, backend)
+    arr = _image(image, backend)
     plan = plan_separable(arr.ndim, kernels, spacing=spacing, support=support, axes=axes, mode=mode,
                           cval=cval, origin=origin)
     return _run(plan, arr, backend, output)

@@ -113,8 +113,10 @@ def gaussian_taps(sigma, order=0, radius=4):
 
     The kernel is the ``order``-th derivative of ``exp(-x^2 / (2 sigma^2))`` sampled at
     integer offsets ``-radius..radius``, with the smoothing kernel scaled to sum to one
-    (the convention of scipy.ndimage). Derivatives use the probabilists' Hermite
-    polynomials: ``d^n/dx^n g(x) = (-1/sigma)^n He_n(x / sigma) g(x)``.
+    (the convention of scipy.ndimage). The derivative is ``q_n(x) phi(x)`` with the
+    polynomials ``q_0 = 1``, ``q_{n+1} = q_n' - x q_n / sigma^2``; the taps are computed
+    with the same floating-point operations as scipy.ndimage's, so they are its taps
+    bit for bit (which an integer result truncated after every pass needs).
 
     Parameters
     ----------
@@ -133,16 +135,22 @@ def gaussian_taps(sigma, order=0, radius=4):
     sigma = float(sigma)
     if not sigma > 0:
         raise ValueError(f"`sigma` must be > 0 for a Gaussian kernel; got {sigma!r}")
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    phi = np.exp(-0.5 * (x / sigma) ** 2)
-    phi /= phi.sum()
+    order, radius = int(order), int(radius)
+    variance = sigma * sigma
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / variance * x ** 2)
+    phi = phi / phi.sum()
     if order == 0:
         return phi
-    t = x / sigma
-    he_prev, he = np.ones_like(t), t.copy()  # He_0, He_1
-    for n in range(1, order):
-        he_prev, he = he, t * he - n * he_prev
-    kernel = (-1.0 / sigma) ** order * he * phi
+    # coefficients of q_n in the powers 0..order of x; one step of the recurrence is the
+    # matrix D + P (D: the derivative, P: the product with -x / sigma^2)
+    powers = np.arange(order + 1)
+    step = np.diag(powers[1:], 1) + np.diag(np.ones(order) / -variance, -1)
+    q = np.zeros(order + 1)
+    q[0] = 1.0
+    for _ in range(order):
+        q = step.dot(q)
+    kernel = (x[:, None] ** powers).dot(q) * phi
     return kernel[::-1].copy()
 
 
@@ -177,6 +185,10 @@ def prewitt_taps():
 #: fraction of the whole (below float32 rounding), so chunk halos and the boundary
 #: extension of the non-``nearest`` modes cut nothing that float32 could hold.
 RECURSIVE_TOLERANCE = 1e-9
+
+#: Smallest sigma (samples) for which the recursive derivatives of orders 1 and 2 have
+#: finite coefficients (their normalisation overflows just below 0.0019).
+RECURSIVE_MIN_SIGMA = 0.002
 
 # Deriche's fit of the Gaussian and its derivatives by sums of two damped cosines, with the
 # constants of ITK's RecursiveGaussianImageFilter (Deriche 1993, INRIA RR-1893): the weights
@@ -323,6 +335,8 @@ def _probe_length(d):
     rho = float(np.max(np.abs(poles)))
     if not rho < 1.0:
         raise ValueError(f"the feedback `d` is unstable (pole modulus {rho:.6g} >= 1)")
+    if rho < 1e-300:  # no feedback at all (a tiny sigma): the response ends at once
+        return 8
     return int(np.ceil(np.log(1e-17) / np.log(rho))) + 8
 
 
@@ -455,6 +469,24 @@ def recursive_gaussian(sigma, order=0, *, scale=1.0):
         raise ValueError(f"`sigma` must be a finite number > 0 for a recursive Gaussian; got {sigma!r}")
     if order not in (0, 1, 2):
         raise ValueError(f"`order` must be 0, 1 or 2 for a recursive Gaussian; got {order!r}")
+    with np.errstate(all="ignore"):  # overflow below RECURSIVE_MIN_SIGMA is checked below
+        n, d = _deriche_coefficients(sigma, order)
+    if not (np.all(np.isfinite(n)) and np.all(np.isfinite(d))):
+        raise ValueError(f"`sigma` must be at least {RECURSIVE_MIN_SIGMA} samples for a recursive Gaussian "
+                         f"derivative (Deriche's coefficients overflow below it); got {sigma!r} samples for "
+                         f"order {order}")
+    n = n * float(scale)
+    if order == 1:  # antisymmetric
+        m = -(n[1:] - d[:3] * n[0])
+        m = np.append(m, d[3] * n[0])
+    else:
+        m = n[1:] - d[:3] * n[0]
+        m = np.append(m, -d[3] * n[0])
+    return IIR(n, d, m, label=f"recursive gaussian sigma={sigma:g} order={order}")
+
+
+def _deriche_coefficients(sigma, order):
+    """ITK's causal weights ``n0..n3`` and feedback ``d1..d4`` for `sigma` (samples) and `order`."""
     w1, w2 = _DERICHE_W
     l1, l2 = _DERICHE_L
     c1, c2 = np.cos(w1 / sigma), np.cos(w2 / sigma)
@@ -492,14 +524,7 @@ def recursive_gaussian(sigma, order=0, *, scale=1.0):
         sn, dn, en = sn2 + beta * sn0, dn2 + beta * dn0, en2 + beta * en0
         alpha = (en * sd * sd - ed * sn * sd - 2 * dn * dd * sd + 2 * dd * dd * sn) / (sd * sd * sd)
         n = n / alpha
-    n = n * float(scale)
-    if order == 1:  # antisymmetric
-        m = -(n[1:] - d[:3] * n[0])
-        m = np.append(m, d[3] * n[0])
-    else:
-        m = n[1:] - d[:3] * n[0]
-        m = np.append(m, -d[3] * n[0])
-    return IIR(n, d, m, label=f"recursive gaussian sigma={sigma:g} order={order}")
+    return n, d
 
 
 # ---------------------------------------------------------------------------------------

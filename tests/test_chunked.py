@@ -164,13 +164,34 @@ def test_dask_errors_name_the_argument():
         sep3d.gaussian(lazy, 1.0, output=np.empty((10, 10), np.float32))
     with pytest.raises(TypeError, match="`output` must be None or a dtype for a dask array"):
         sndi.gaussian_filter(lazy, 1.0, output=np.empty((10, 10), np.float32))
-    with pytest.raises(TypeError, match="must be real"):
-        sep3d.gaussian(lazy.astype(np.complex64), 1.0)
     unknown = lazy[lazy[:, 0] > 0]
     with pytest.raises(ValueError, match="known chunk sizes"):
         sep3d.gaussian(unknown, 1.0)
     with pytest.raises(TypeError, match="`output` must be real"):
         sndi.gaussian_filter(lazy, 1.0, output=np.complex64)
+
+
+@small_chunks
+def test_dask_integer_outputs_are_scipys_bits_and_complex_inputs_work():
+    vol = make_volume((20, 18, 16), np.int16)
+    lazy = da.from_array(vol, chunks=(7, 9, 16))
+    for name, args in (("gaussian_filter", (1.5,)), ("uniform_filter", (4,)), ("gaussian_laplace", (1.2,)),
+                       ("sobel", ())):
+        out = getattr(sndi, name)(lazy, *args, mode="constant", cval=5)
+        assert isinstance(out, da.Array) and out.dtype == np.int16
+        np.testing.assert_array_equal(out.compute(), getattr(ndi, name)(vol, *args, mode="constant", cval=5))
+    cplx = make_volume((20, 18, 16), np.float64) + 1j * make_volume((20, 18, 16), np.float64, seed=2)
+    lazy = da.from_array(cplx.astype(np.complex64), chunks=(7, 9, 16))
+    out = sndi.gaussian_filter(lazy, 1.5, mode="wrap")
+    assert out.dtype == np.complex64
+    ref = ndi.gaussian_filter(cplx, 1.5, mode="wrap")
+    assert_close(out.compute().real, ref.real, np.float32)
+    assert_close(out.compute().imag, ref.imag, np.float32)
+    rich = sep3d.laplacian_of_gaussian(lazy, 1.5, mode="constant", cval=2.0)
+    assert rich.dtype == np.complex64
+    ref = ndi.gaussian_laplace(cplx, 1.5, mode="constant", cval=2.0 + 0j)  # cval pads the real part
+    assert_close(rich.compute().real, ref.real, np.float32)
+    assert_close(rich.compute().imag, ref.imag, np.float32)
 
 
 @small_chunks

@@ -315,3 +315,13 @@ def test_separable_four_d_kernel_is_not_implemented():
 def test_numpy_on_cuda_backend_is_not_implemented(method):
     with pytest.raises(NotImplementedError, match=f"method='{method}' runs NumPy arrays on the CPU only"):
         convolve(np.zeros((4, 4)), np.ones((3, 3)), method=method, backend="cuda")
+
+
+@pytest.mark.parametrize("method", ["direct", "separable", "fft"])
+def test_output_is_filled_and_returned_for_a_1d_kernel(method):
+    x = np.random.default_rng(11).standard_normal(40)
+    k = np.array([1.0, 2.0, 3.0])
+    out = np.full(40, np.nan)
+    res = convolve(x, k, method=method, mode="constant", cval=1.5, output=out)
+    assert res is out
+    np.testing.assert_allclose(out, ndi.convolve(x, k, mode="constant", cval=1.5), rtol=1e-9, atol=1e-12)

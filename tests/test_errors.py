@@ -1,11 +1,19 @@
 """Every user mistake raises a ValueError or TypeError naming the argument."""
+import os
+import re
+import subprocess
+import sys
+
 import dask.array as da
 import numpy as np
 import pytest
+import scipy.ndimage as scipy_ndimage
 
 import sep3d
 from sep3d import ndimage as s3
+from sep3d._validate import AxisError
 from sep3d.backends import cuda
+from sep3d.backends.cpu import threads_from_environment
 from sep3d.kernels import FIR, difference_taps
 from sep3d.plan import FilterPlan, Output, Term
 
@@ -14,13 +22,18 @@ VOL = np.zeros((6, 7, 8), np.float32)
 
 @pytest.mark.parametrize("call, exc, match", [
     # the image
-    (lambda: sep3d.gaussian(VOL.astype(np.complex64), 1.0), TypeError, "`image` must be real"),
-    (lambda: sep3d.gaussian(np.array(["a", "b"]), 1.0), TypeError, "`image` must have a bool, integer or float"),
-    (lambda: sep3d.gaussian(np.zeros((0, 4)), 1.0), ValueError, "`image` must not be empty"),
+    (lambda: sep3d.convolve(VOL.astype(np.complex64), np.ones((3, 3, 3))), TypeError, "`image` must be real"),
+    (lambda: sep3d.gaussian(np.array(["a", "b"]), 1.0), TypeError, "`image` must have a bool, integer, float or complex"),
+    (lambda: sep3d.convolve(np.zeros((0, 4)), np.ones((3, 3))), ValueError, "`image` must not be empty"),
     (lambda: sep3d.gaussian(np.float32(3.0), 1.0), ValueError, "`image` must have at least one dimension"),
     (lambda: sep3d.gaussian(da.zeros((4, 4)), 1.0, output=np.zeros((4, 4), np.float32)), TypeError, "`output` must be None for a dask array"),
-    (lambda: s3.gaussian_filter(VOL.astype(np.complex128), 1.0), TypeError, "`input` must be real"),
-    (lambda: s3.uniform_filter(np.zeros((3, 0)), 3), ValueError, "`input` must not be empty"),
+    (lambda: s3.gaussian_filter(VOL.astype(np.float16), 1.0), TypeError, r"`input` has dtype float16.*sep3d.gaussian"),
+    (lambda: s3.gaussian_filter(VOL, 1.0, output=np.float16), TypeError, "`output` has dtype float16"),
+    (lambda: s3.gaussian_filter(VOL.astype(np.complex64), 1.0, output=np.float32), TypeError,
+     "`output` must be complex for a complex result"),
+    (lambda: s3.gaussian_filter(VOL, 1.0, output=np.complex64), TypeError, "`output` must be real for a real input"),
+    (lambda: s3.correlate1d(VOL, [1.0, 2j], mode="constant", cval=1j), ValueError, "`cval` must be real for a real input"),
+    (lambda: s3.correlate1d(np.float64(2.0), [1.0]), ValueError, r"`axis` must index an axis \(a 0-d input has none\)"),
     # sigma, truncate, radius, order
     (lambda: sep3d.gaussian(VOL, -1.0), ValueError, r"`sigma` must be finite and >= 0; got -1.0"),
     (lambda: sep3d.gaussian(VOL, np.nan), ValueError, "`sigma` must be finite and >= 0; got nan"),
@@ -29,9 +42,11 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: sep3d.gaussian(VOL, (1.0, 2.0)), ValueError, r"`sigma` must be a scalar or have one value per axis \(3\); got 2"),
     (lambda: s3.gaussian_filter(VOL, -0.5), ValueError, "`sigma` must be finite and >= 0"),
     (lambda: s3.gaussian_filter1d(VOL, 0.0), ValueError, "`sigma` must be > 0"),
-    (lambda: sep3d.gaussian(VOL, 1.0, truncate=0), ValueError, "`truncate` must be finite and > 0"),
+    (lambda: sep3d.gaussian(VOL, 1.0, truncate=-1), ValueError, "`truncate` must be finite and >= 0"),
     (lambda: sep3d.gaussian(VOL, 1.0, radius=-2), ValueError, "`radius` must be a non-negative int"),
-    (lambda: sep3d.gaussian(VOL, 1.0, radius=2.5), TypeError, "`radius` must be a non-negative int"),
+    (lambda: sep3d.gaussian(VOL, 1.0, radius=2.5), ValueError, "`radius` must be a non-negative int"),
+    (lambda: sep3d.gaussian_derivative(VOL, 1e-3, 2, method="recursive"), ValueError,
+     r"`sigma` must be at least 0\.002 samples for a recursive Gaussian derivative"),
     (lambda: s3.gaussian_filter(VOL, 1.0, order=-1), ValueError, "`order` must be a non-negative int"),
     (lambda: sep3d.gaussian_derivative(VOL, 1.0, -1), ValueError, "`order` must be a non-negative int"),
     (lambda: sep3d.gaussian_derivative(VOL, (0.0, 1.0, 1.0), 1), ValueError, "`sigma` must be > 0 on axis 0"),
@@ -48,7 +63,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: sep3d.gaussian(VOL, 1.0, axes=(0.5,)), TypeError, "`axes` must hold ints"),
     (lambda: sep3d.gaussian(VOL, 1.0, axes="x"), TypeError, "`axes` must hold ints"),
     (lambda: sep3d.gaussian(VOL, 1.0, axes=object()), TypeError, "`axes` must be None, an int or a sequence"),
-    (lambda: s3.gaussian_filter1d(VOL, 1.0, axis=5), ValueError, r"`axis` entries must be in \[-3, 2\]"),
+    (lambda: s3.gaussian_filter1d(VOL, 1.0, axis=5), ValueError, r"`axis` must be in \[-3, 2\] for a 3-d input; got 5"),
     (lambda: s3.sobel(VOL, axis=1.0), TypeError, "`axis` must be an int"),
     # sizes, origins, weights
     (lambda: sep3d.box(VOL, 0), ValueError, "`size` must be a positive int; got 0"),
@@ -59,7 +74,8 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: s3.convolve1d(VOL, [1.0, 2.0], origin=None), TypeError, "`origin` must be an int"),
     (lambda: s3.correlate1d(VOL, []), ValueError, "`weights` must hold at least one tap"),
     (lambda: s3.correlate1d(VOL, [[1.0]]), ValueError, "`weights` must be one-dimensional"),
-    (lambda: s3.correlate1d(VOL, [1j]), TypeError, "`weights` must be real"),
+    (lambda: sep3d.separable(VOL, [1j, 1.0]), TypeError, "`kernels` must be real"),
+    (lambda: s3.convolve1d(VOL, [1.0, 2.0, 3.0], origin=2), ValueError, r"`origin` must lie in \[-1, 1\].*got 2"),
     (lambda: s3.correlate1d(VOL, ["a"]), TypeError, "`weights` must be numeric"),
     (lambda: sep3d.separable(VOL, [[1.0], [1.0]]), ValueError, r"`kernels` must be a scalar or have one value per axis"),
     (lambda: sep3d.separable(VOL, [1.0, np.inf]), ValueError, "`kernels` must be finite"),
@@ -70,7 +86,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: sep3d.hessian(VOL, 1.0, output=np.empty((6, 7, 8), np.float32)), ValueError, r"`output` must have shape \(6, 6, 7, 8\)"),
     (lambda: s3.gaussian_filter(VOL, 1.0, output=np.empty((6, 7))), ValueError, "`output` must have the input's shape"),
     (lambda: s3.gaussian_filter(VOL, 1.0, output=np.complex64), TypeError, "`output` must be real"),
-    (lambda: s3.gaussian_filter(VOL, 1.0, output="S5"), TypeError, "`output` must have a bool, integer or float dtype"),
+    (lambda: s3.gaussian_filter(VOL, 1.0, output="S5"), TypeError, "`output` must name a numeric dtype"),
     (lambda: s3.gaussian_filter(VOL, 1.0, output=3.5), TypeError, "`output` must be None, an array or a dtype"),
     (lambda: s3.gaussian_laplace(VOL, 1.0, order=1), TypeError, r"unexpected keyword argument\(s\) \['order'\]"),
     # backend
@@ -85,6 +101,54 @@ VOL = np.zeros((6, 7, 8), np.float32)
 def test_bad_input_raises_a_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# scipy.ndimage's own class and words for each mistake: code written for scipy catches
+# sep3d's errors (and sep3d's still name the argument, as the table above checks)
+SCIPY_ERRORS = [
+    (lambda m: m.gaussian_filter(VOL, 1.0, axes=(1, 1)), ValueError, "axes must be unique"),
+    (lambda m: m.gaussian_filter(VOL, 1.0, axes=(3,)), ValueError, "out of range"),
+    (lambda m: m.gaussian_filter(VOL, 1.0, axes=(1.5,)), TypeError, "cannot be interpreted as an integer"),
+    (lambda m: m.sobel(VOL, axis=3), AxisError, "axis 3 is out of bounds for array of dimension 3"),
+    (lambda m: m.gaussian_filter(VOL, (1.0, 2.0)), RuntimeError, "sequence argument must have length equal to input rank"),
+    (lambda m: m.uniform_filter(VOL, 3, mode=["reflect"] * 2), RuntimeError, "sequence argument must have length"),
+    (lambda m: m.gaussian_filter(VOL, 1.0, mode="edge"), RuntimeError, "boundary mode not supported"),
+    (lambda m: m.correlate1d(VOL, [1.0], mode=["reflect"]), RuntimeError, "boundary mode not supported"),
+    (lambda m: m.gaussian_filter(VOL, 1.0, output=np.empty((6, 7))), RuntimeError, "output shape not correct"),
+    (lambda m: m.correlate1d(VOL, []), RuntimeError, "no filter weights given"),
+    (lambda m: m.correlate1d(VOL, [[1.0]]), RuntimeError, "no filter weights given"),
+    (lambda m: m.uniform_filter1d(VOL, 0), RuntimeError, "incorrect filter size"),
+    (lambda m: m.uniform_filter1d(VOL, 3, origin=2), ValueError, "invalid origin"),
+    (lambda m: m.correlate1d(VOL, [1.0, 1.0, 2.0, 0.0], origin=2), ValueError,
+     re.escape("Invalid origin; origin must satisfy -(len(weights) // 2) <= origin <= (len(weights)-1) // 2")),
+    (lambda m: m.gaussian_filter1d(VOL, 1.0, radius=1.1), ValueError, "Radius must be a nonnegative integer."),
+    (lambda m: m.gaussian_filter1d(VOL, 1.0, radius=-1), ValueError, "Radius must be a nonnegative integer."),
+    (lambda m: m.gaussian_filter(VOL, 1.0, order=-1), ValueError, "order must be non-negative"),
+    (lambda m: m.gaussian_filter(VOL.astype(np.float16), 1.0), RuntimeError, re.escape("array type dtype('float16') not supported")),
+    (lambda m: m.gaussian_filter(VOL, 1.0, output="bool"), RuntimeError, "output must have numeric dtype"),
+    (lambda m: m.gaussian_filter(VOL.astype(np.complex64), 1.0, output=np.zeros((6, 7, 8))), RuntimeError,
+     "output must have complex dtype"),
+    (lambda m: m.correlate1d(VOL, [1.0, 2j], mode="constant", cval=1j), ValueError,
+     "Cannot provide a complex-valued cval when the input is real."),
+]
+
+
+@pytest.mark.parametrize("call, exc, match", SCIPY_ERRORS)
+@pytest.mark.parametrize("module", ["scipy", "sep3d"])
+def test_errors_match_what_scipy_raises_for_the_same_mistake(call, exc, match, module):
+    # the same call and pytest.raises on both: scipy is the oracle of class and words
+    with pytest.raises(exc, match=match):
+        call(scipy_ndimage if module == "scipy" else s3)
+
+
+def test_bad_thread_count_in_the_environment_names_the_variable():
+    for value in ("0", "abc", "-2"):
+        with pytest.raises(ValueError, match=f"SEP3D_NUM_THREADS must be a positive integer.*got '{value}'"):
+            threads_from_environment(value)
+    assert threads_from_environment(" 3 ") == 3
+    env = dict(os.environ, SEP3D_NUM_THREADS="0")
+    run = subprocess.run([sys.executable, "-c", "import sep3d"], env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "SEP3D_NUM_THREADS must be a positive integer" in run.stderr
 
 
 def test_read_only_output_is_refused():

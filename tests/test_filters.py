@@ -250,3 +250,55 @@ def test_separable_samples_a_callable_kernel_at_physical_offsets():
 def test_separable_callable_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sep3d.separable(np.zeros((5, 6, 7)), **kwargs)
+
+
+RICH_VS_SCIPY = [
+    (lambda v, **k: sep3d.gaussian(v, 1.5, **k), lambda v, **k: ndi.gaussian_filter(v, 1.5, **k)),
+    (lambda v, **k: sep3d.gaussian_derivative(v, 1.2, (1, 0, 2), **k),
+     lambda v, **k: ndi.gaussian_filter(v, 1.2, order=(1, 0, 2), **k)),
+    (lambda v, **k: sep3d.laplacian_of_gaussian(v, 1.3, **k), lambda v, **k: ndi.gaussian_laplace(v, 1.3, **k)),
+    (lambda v, **k: sep3d.box(v, 3, **k), lambda v, **k: ndi.uniform_filter(v, 3, **k)),
+    (lambda v, **k: sep3d.separable(v, [1.0, -2.0, 0.5], **k),
+     lambda v, **k: ndi.correlate1d(ndi.correlate1d(ndi.correlate1d(v, [1.0, -2.0, 0.5], 0, **k),
+                                                    [1.0, -2.0, 0.5], 1, **k), [1.0, -2.0, 0.5], 2, **k)),
+]
+
+
+@pytest.mark.parametrize("rich, oracle", RICH_VS_SCIPY)
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_images_filter_the_real_and_imaginary_parts(rich, oracle, dtype):
+    vol = (make_volume(SHAPE, np.float64) + 1j * make_volume(SHAPE, np.float64, seed=5)).astype(dtype)
+    before = vol.copy()
+    out = rich(vol, mode="constant", cval=3.0)
+    check_contract(out, vol, before, np.dtype(dtype))
+    ref = oracle(vol.astype(np.complex128), mode="constant", cval=3.0 + 0j)  # a real cval pads the real part
+    part = np.float64 if dtype == np.complex128 else np.float32
+    assert_close(out.real, ref.real, part)
+    assert_close(out.imag, ref.imag, part)
+
+
+def test_complex_gradient_magnitude_and_hessian_are_per_part():
+    vol = make_volume(SHAPE, np.float64) + 1j * make_volume(SHAPE, np.float64, seed=5)
+    grad = sep3d.gradient_magnitude(vol, 1.5)
+    assert grad.dtype == np.complex128
+    assert_close(grad.real, ndi.gaussian_gradient_magnitude(vol.real, 1.5))
+    assert_close(grad.imag, ndi.gaussian_gradient_magnitude(vol.imag, 1.5))
+    hess = sep3d.hessian(vol, 1.5)
+    assert hess.shape == (6,) + SHAPE and hess.dtype == np.complex128
+    assert_close(hess[1].imag, ndi.gaussian_filter(vol.imag, 1.5, order=(1, 1, 0)))
+
+
+@pytest.mark.parametrize("shape", [(0,), (4, 0, 3)])
+def test_empty_images_give_empty_results(shape):
+    for vol in (np.zeros(shape, np.int16), np.zeros(shape, np.complex128)):
+        out = sep3d.laplacian_of_gaussian(vol, 1.0)
+        assert out.shape == shape and out.dtype == (np.complex128 if vol.dtype.kind == "c" else np.float32)
+    assert sep3d.hessian(np.zeros(shape), 1.0).shape == (len(shape) * (len(shape) + 1) // 2,) + shape
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_float16_and_longdouble_images(dtype):
+    vol = make_volume(SHAPE, np.float64).astype(dtype)
+    out = sep3d.gaussian(vol, 1.5)
+    assert out.dtype == (np.float64 if np.finfo(dtype).bits >= 64 else np.float32)
+    assert_close(out, ndi.gaussian_filter(f64(vol), 1.5))

@@ -310,3 +310,35 @@ def test_auto_runs_fir_and_recursive_axes_against_scipy_and_itk(calibrated):
     high = np.stack([itk_recursive_1d(line, 8.0, 0) for line in
                      np.stack([itk_recursive_1d(col, 8.0, 0) for col in x.T]).T])
     np.testing.assert_allclose(dog, low - high, rtol=0, atol=1e-5 * np.abs(low - high).max())
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int64, np.bool_, np.float16])
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_integer_and_bool_input_along_the_contiguous_axis_matches_simpleitk(dtype, order):
+    # the first pass reads the input itself along the contiguous axis (tile transposes)
+    rng = np.random.default_rng(7)
+    x = (rng.random((6, 5, 70)) * 120).astype(dtype)
+    got = sep3d.gaussian_derivative(x, 3.0, order, axes=-1, mode="nearest", method="recursive")
+    ref = np.stack([[itk_recursive_1d(line, 3.0, order) for line in plane] for plane in np.asarray(x, np.float64)])
+    assert got.dtype == np.float32
+    assert np.abs(got - ref).max() <= 2e-5 * max(np.abs(ref).max(), 1.0)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap"])
+def test_a_nan_cval_is_ignored_outside_constant_mode(mode):
+    x = np.random.default_rng(8).standard_normal((9, 40))
+    for method in ("recursive", "fir"):
+        got = sep3d.gaussian(x, 2.0, mode=mode, cval=np.nan, method=method)
+        np.testing.assert_array_equal(got, sep3d.gaussian(x, 2.0, mode=mode, cval=0.0, method=method))
+        assert np.isfinite(got).all()
+    ref = np.stack([itk_recursive_1d(line, 2.0, 0) for line in x])
+    got = sep3d.gaussian(x, 2.0, axes=-1, mode="nearest", cval=np.nan, method="recursive")
+    assert np.abs(got - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_too_small_a_sigma_for_the_recursion_names_sigma():
+    with pytest.raises(ValueError, match=r"`sigma` must be at least 0\.002 samples .*got 0\.001"):
+        sep3d.gaussian_derivative(np.zeros((5, 6)), 1e-3, 2, method="recursive")
+    # order 0 has finite coefficients at any sigma: it is the identity there
+    x = np.random.default_rng(9).standard_normal((5, 6))
+    np.testing.assert_allclose(sep3d.gaussian(x, 1e-3, method="recursive"), x, rtol=1e-12)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import check_array_meta, check_backend, check_image
 
-__all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "execute"]
+__all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "complex_from_parts", "execute"]
 
 
 def array_kind(array):
@@ -46,11 +46,12 @@ def engine_name(backend, array):
     return backend
 
 
-def as_input(array, backend="auto", name="image"):
+def as_input(array, backend="auto", name="image", *, complex_ok=False, empty_ok=False, allow_0d=False):
     """Check `array` for `backend` (before any conversion) and return it as a valid input.
 
     CuPy arrays stay on the device and dask arrays stay lazy (their dtype, rank and size
-    are checked); anything else becomes a NumPy array.
+    are checked); anything else becomes a NumPy array. `complex_ok` and `empty_ok`: see
+    :func:`sep3d._validate.check_array_meta`.
     """
     engine_name(backend, array)  # rejects array types no engine takes, before np.asarray copies them
     kind = array_kind(array)
@@ -62,9 +63,9 @@ def as_input(array, backend="auto", name="image"):
             raise ValueError(f"`{name}` must have known chunk sizes; got shape {array.shape} "
                              "(call .compute_chunk_sizes() first)")
     if kind in ("cupy", "dask"):
-        check_array_meta(array, name)
+        check_array_meta(array, name, complex_ok=complex_ok, empty_ok=empty_ok, allow_0d=allow_0d)
         return array
-    return check_image(array, name)
+    return check_image(array, name, complex_ok=complex_ok, empty_ok=empty_ok, allow_0d=allow_0d)
 
 
 def empty(like, shape, dtype):
@@ -72,14 +73,39 @@ def empty(like, shape, dtype):
     return array_module(like).empty(shape, dtype)
 
 
+def complex_from_parts(re, im, dtype, into=None):
+    """A complex array of `dtype` from its real and imaginary parts (NumPy, CuPy or dask).
+
+    NumPy and CuPy parts are written into `into` (or a new array); dask parts give a
+    lazy array, one task per block.
+    """
+    dtype = np.dtype(dtype)
+    if array_kind(re) == "dask":
+        import dask.array as da
+
+        meta = array_module(re._meta).empty((0,) * re.ndim, dtype)
+        return da.map_blocks(_pack_complex, re, im, dtype, dtype=dtype, meta=meta)
+    return _pack_complex(re, im, dtype, into)
+
+
+def _pack_complex(re, im, dtype, into=None):
+    out = empty(re, re.shape, dtype) if into is None else into
+    out.real[...] = re
+    out.imag[...] = im
+    return out
+
+
 def execute(plan, image, outputs, *, backend="auto", temp_dtype, compute_dtype):
     """Run `plan` on `image` into `outputs` with the chosen engine; returns `outputs`.
 
     `outputs` have `image`'s array type. ``backend='cpu'`` on a CuPy array runs on the
-    host and copies the results back to the device.
+    host and copies the results back to the device; so does a plan with
+    ``arithmetic="scipy"`` (scipy.ndimage's bits, computed by the CPU engine).
     """
     engine = engine_name(backend, image)
     temp_dtype, compute_dtype = np.dtype(temp_dtype), np.dtype(compute_dtype)
+    if plan.arithmetic == "scipy":  # scipy.ndimage's own sums: the CPU engine only
+        engine = "cpu"
     if engine == "cuda":
         from . import cuda
 

@@ -50,6 +50,11 @@ __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "K
 #: intermediate passes.
 KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
+#: Input dtypes the kernels read directly; others (float16, longdouble) are converted to
+#: the compute dtype first.
+READABLE_DTYPES = frozenset(np.dtype(t) for t in (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                                  np.uint32, np.int64, np.uint64, np.float32, np.float64))
+
 
 _threads = {"n": os.cpu_count() or 1, "pool": None, "pid": None}
 
@@ -92,11 +97,23 @@ def thread_limit(n):
 
 _pool_lock = threading.Lock()
 
+def threads_from_environment(value):
+    """The thread count ``SEP3D_NUM_THREADS`` asks for (a positive int, as text)."""
+    try:
+        n = int(value.strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"the environment variable SEP3D_NUM_THREADS must be a positive integer (threads for "
+                         f"sep3d's CPU kernels); got {value!r}")
+    return n
+
+
 if os.environ.get("SEP3D_NUM_THREADS"):
-    set_num_threads(int(os.environ["SEP3D_NUM_THREADS"]))
+    set_num_threads(threads_from_environment(os.environ["SEP3D_NUM_THREADS"]))
 
 
-def _parallel(count, threads, work):
+def parallel(count, threads, work):
     """Run ``work(start, stop)`` over ``range(count)`` split into chunks on the thread pool.
 
     The kernels release the GIL, so chunks run truly in parallel. Chunks are a few per
@@ -497,7 +514,7 @@ def run_varying_pass(src, dst, axis, op, store, scale, compute_dtype):
     tasks = outer * -(-inner // block)
     idx = np.arange(n, dtype=np.int64)
     dt = w.dtype.type
-    _parallel(tasks, threads, lambda a, b: _pass_varying(
+    parallel(tasks, threads, lambda a, b: _pass_varying(
         s3, d3, w, op.starts, idx, store, dt(scale), block, a, b))
 
 
@@ -574,7 +591,7 @@ def run_dense_correlation(ext, weights, out):
     width = out.shape[-1]
     block = min(width, 2048)  # the accumulator stays in L1
     tasks = n_rows * -(-width // block)
-    _parallel(tasks, get_num_threads(), lambda a, b: _pass_dense(e2, o2, rows, shifts, taps, bases, block, a, b))
+    parallel(tasks, get_num_threads(), lambda a, b: _pass_dense(e2, o2, rows, shifts, taps, bases, block, a, b))
 
 
 #: float32 data recurses in float32 sections while the operator's rounding bound
@@ -1157,12 +1174,14 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     threads = get_num_threads()
     strip = strip_width(dt)
     if inner == 1:
+        if src.dtype != dt:  # the tile transposes move vectors of the compute dtype
+            src = src.astype(dt)
         s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
         block = 256
         while block > 8 and -(-outer // block) < 4 * threads:
             block //= 2
         tasks = -(-outer // block)
-        _parallel(tasks, threads, lambda a, b: _pass_sections_lines(
+        parallel(tasks, threads, lambda a, b: _pass_sections_lines(
             s2, d2, sec, weights, spans, constant, edges, cval, store, scale, block, strip, sign, a, b))
         return
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
@@ -1177,10 +1196,10 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     # strips write straight into dst, and read src too when it holds the compute dtype
     near = inner * dst.itemsize <= DIRECT_ROW_BYTES
     if near and store == WRITE and src.dtype == dt:
-        _parallel(tasks, threads, lambda a, b: _pass_sections_near(
+        parallel(tasks, threads, lambda a, b: _pass_sections_near(
             s3, d3, sec, weights, spans, constant, edges, cval, scale, block, strip, sign, a, b))
         return
-    _parallel(tasks, threads, lambda a, b: _pass_sections(
+    parallel(tasks, threads, lambda a, b: _pass_sections(
         s3, d3, sec, weights, spans, constant, edges, cval, store, scale, block, strip, near and store == WRITE, sign,
         a, b))
 
@@ -1216,7 +1235,7 @@ def run_recursive_pass(src, dst, axis, op, mode, cval, store, scale):
         block //= 2
     tasks = outer * -(-inner // block)
     coef = op.coef
-    _parallel(tasks, threads, lambda a, b: _pass_recursive(
+    parallel(tasks, threads, lambda a, b: _pass_recursive(
         s3, d3, coef, idx, ext, float(cval), store, float(scale), block, a, b))
 
 
@@ -1236,6 +1255,8 @@ def _panel_block(outer, n, inner, size, itemsize, threads):
 
 def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
     """Apply one FIR or IIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
+    if Mode(mode) != Mode.CONSTANT:
+        cval = 0.0  # only constant mode reads it (a NaN cval must not reach the other modes)
     if isinstance(op, IIR):
         if op.sections is not None:
             return run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype)
@@ -1252,13 +1273,13 @@ def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
     threads = get_num_threads()
     if inner == 1:
         s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
-        _parallel(outer, threads, lambda a, b: _pass_lines(
+        parallel(outer, threads, lambda a, b: _pass_lines(
             s2, d2, w, idx, op.left, cval, op.symmetry, store, scale, divisor, a, b))
     else:
         block = _panel_block(outer, n, inner, op.size, w.itemsize, threads)
         tasks = outer * -(-inner // block)
         s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-        _parallel(tasks, threads, lambda a, b: _pass_panels(
+        parallel(tasks, threads, lambda a, b: _pass_panels(
             s3, d3, w, idx, cval, op.symmetry, store, scale, divisor, block, a, b))
 
 
@@ -1334,17 +1355,19 @@ def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
     idx_y = boundary_index(ny, y.op.left, y.op.size, int(modes[-2]))
     s3, d3 = src.reshape(outer, ny, nx), dst.reshape(outer, ny, nx)
     if x is first:
-        _parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
+        parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
             s3, d3, wx, idx_x, x.op.left, x.op.symmetry, dt(x.op.divisor), wy, idx_y,
             y.op.symmetry, dt(y.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
     else:
-        _parallel(outer, get_num_threads(), lambda a, b: _pass_planes_yx(
+        parallel(outer, get_num_threads(), lambda a, b: _pass_planes_yx(
             s3, d3, wy, idx_y, y.op.symmetry, dt(y.op.divisor), wx, idx_x, x.op.left, x.op.symmetry,
             dt(x.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
 
 
 def scale_step(src, dst, store, scale, xp=np):
-    """``dst (store)= scale * src`` elementwise; `xp` is the array module (NumPy or CuPy)."""
+    """``dst (store)= scale * src`` elementwise, in `dst`'s dtype; `xp`: NumPy or CuPy."""
+    if src.dtype != dst.dtype:  # square a uint8 input in the result's float dtype, not in uint8
+        src = src.astype(dst.dtype)
     value = src * dst.dtype.type(scale) if scale != 1.0 else src
     if store in (WRITE_SQUARE, ADD_SQUARE):
         value = value * value
@@ -1414,8 +1437,17 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     Each output may have any layout and any dtype: a result that cannot be written in
     place (non-contiguous, another layout than the input, an unsupported dtype, or
     memory shared with `image` where a multi-term plan would read it after writing)
-    is computed in a fresh array and copied in.
+    is computed in a fresh array and copied in. A plan with ``arithmetic="scipy"`` runs
+    in :mod:`sep3d.backends.exact` (scipy.ndimage's own sums and per-pass casts).
     """
+    if plan.arithmetic == "scipy":
+        from . import exact
+
+        (out,) = outputs
+        exact.run_chain(plan, image, out)
+        return outputs
+    if image.dtype not in READABLE_DTYPES:  # float16, longdouble: the kernels read float32/64
+        image = image.astype(compute_dtype)
     perm = c_order_perm(image)
     if perm is None:
         image = np.ascontiguousarray(image)
@@ -1445,16 +1477,35 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     return outputs
 
 
-def cast_into(out, values, xp=np):
-    """Store float `values` in `out` as a C cast would: integers truncated and wrapped.
+def c_cast(values, dtype):
+    """float `values` as scipy.ndimage's C code stores them in `dtype` (a NumPy or CuPy array).
 
-    `xp` is the array module of both arrays (NumPy or CuPy).
+    NumPy's cast of float64 to an integer dtype is the C cast scipy's compiled code makes
+    on the same machine (truncation toward zero, wrapping within the range of the
+    machine's conversion); uint32 goes through int64, as scipy's compiler does (NumPy's
+    own uint32 cast differs out of range); bool returns the uint8 byte scipy writes
+    (``(npy_bool)value``: 0.5 gives 0, 2.0 gives 2). Floats round to nearest.
     """
-    if out.dtype.kind in "iu":
-        with np.errstate(invalid="ignore"):
-            xp.copyto(out, values.astype(np.int64), casting="unsafe")
-    elif out.dtype.kind == "b":
-        xp.copyto(out, values != 0)
+    dtype = np.dtype(dtype).newbyteorder("=")
+    with np.errstate(invalid="ignore", over="ignore"):
+        if dtype == np.uint32:
+            return values.astype(np.int64).astype(np.uint32)
+        if dtype == np.bool_:
+            return values.astype(np.uint8)
+        return values.astype(dtype)
+
+
+def cast_into(out, values, xp=np):
+    """Store float `values` in `out` as scipy's C cast would (see :func:`c_cast`).
+
+    `xp` is the array module of both arrays (NumPy or CuPy). A bool `out` holds whether
+    the stored byte is non-zero.
+    """
+    if out.dtype.kind in "iub":
+        stored = c_cast(values, out.dtype)
+        if out.dtype.kind == "b":
+            stored = stored != 0
+        xp.copyto(out, stored, casting="unsafe")
     else:
         xp.copyto(out, values, casting="unsafe")
 
