@@ -64,6 +64,9 @@ class _Geometry:
         self.spacing = check_spacing(spacing, ndim)
         self.modes = check_modes_on_axes(mode, self.axes, ndim)
 
+    # ``axes`` is also the order of the passes (FilterPlan.axis_order), scipy's: with
+    # constant mode and a non-zero cval the order changes the values.
+
     def px(self, values):
         """Physical values per filtered axis -> voxels."""
         return [v / self.spacing[ax] for v, ax in zip(values, self.axes)]
@@ -210,7 +213,7 @@ def plan_gaussian(ndim, sigma, *, order=0, spacing=None, axes=None, mode="reflec
     for ax, o in orders.items():
         scale /= geo.spacing[ax] ** o
     name = "gaussian" if not any(orders.values()) else "gaussian_derivative"
-    return FilterPlan((Output((Term(scale, tuple(ops)),)),), geo.modes, check_cval(cval), None, name)
+    return FilterPlan((Output((Term(scale, tuple(ops)),)),), geo.modes, check_cval(cval), None, name, geo.axes)
 
 
 def plan_gaussian_derivative(ndim, sigma, order, **kwargs):
@@ -242,7 +245,7 @@ def plan_laplacian_of_gaussian(ndim, sigma, *, normalize=False, spacing=None, ax
         ops = _derivative_ops(geo, sig, truncate, radii, {ax: 2}, method)
         scale = s_phys ** 2 / geo.spacing[ax] ** 2 if normalize else 1.0 / geo.spacing[ax] ** 2
         terms.append(Term(scale, tuple(ops)))
-    return FilterPlan((Output(tuple(terms)),), geo.modes, check_cval(cval), None, "laplacian_of_gaussian")
+    return FilterPlan((Output(tuple(terms)),), geo.modes, check_cval(cval), None, "laplacian_of_gaussian", geo.axes)
 
 
 def plan_gradient_magnitude(ndim, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
@@ -256,7 +259,9 @@ def plan_gradient_magnitude(ndim, sigma, *, spacing=None, axes=None, mode="refle
         Output((Term(1.0 / geo.spacing[ax], tuple(_derivative_ops(geo, sig, truncate, radii, {ax: 1}))),))
         for ax in geo.axes
     )
-    return FilterPlan(outputs, geo.modes, check_cval(cval), "sqrt_sum_squares", "gradient_magnitude")
+    if not outputs:  # no axes: the magnitude of an empty gradient, zero
+        return FilterPlan((Output(()),), geo.modes, check_cval(cval), None, "gradient_magnitude", geo.axes)
+    return FilterPlan(outputs, geo.modes, check_cval(cval), "sqrt_sum_squares", "gradient_magnitude", geo.axes)
 
 
 def hessian_components(ndim, axes=None):
@@ -277,7 +282,9 @@ def plan_hessian(ndim, sigma, *, spacing=None, axes=None, mode="reflect", cval=0
         orders = {a: 2} if a == b else {a: 1, b: 1}
         ops = _derivative_ops(geo, sig, truncate, radii, orders)
         outputs.append(Output((Term(1.0 / (geo.spacing[a] * geo.spacing[b]), tuple(ops)),)))
-    return FilterPlan(tuple(outputs), geo.modes, check_cval(cval), None, "hessian")
+    if not outputs:
+        raise ValueError(f"`axes` must name at least one axis for a Hessian; got {tuple(geo.axes)}")
+    return FilterPlan(tuple(outputs), geo.modes, check_cval(cval), None, "hessian", geo.axes)
 
 
 def plan_difference_of_gaussians(ndim, low_sigma, high_sigma=None, *, spacing=None, axes=None,
@@ -295,7 +302,7 @@ def plan_difference_of_gaussians(ndim, low_sigma, high_sigma=None, *, spacing=No
         Term(1.0, tuple(_smoothing_ops(geo, geo.px(low), truncate, none, method))),
         Term(-1.0, tuple(_smoothing_ops(geo, geo.px(high), truncate, none, method))),
     )
-    return FilterPlan((Output(terms),), geo.modes, check_cval(cval), None, "difference_of_gaussians")
+    return FilterPlan((Output(terms),), geo.modes, check_cval(cval), None, "difference_of_gaussians", geo.axes)
 
 
 def plan_box(ndim, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, origin=0):
@@ -310,7 +317,7 @@ def plan_box(ndim, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, o
     for ax, s, o in zip(geo.axes, sizes, origins):
         if s > 1:
             ops[ax] = moving_average(s, o)
-    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), geo.modes, check_cval(cval), None, "box")
+    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), geo.modes, check_cval(cval), None, "box", geo.axes)
 
 
 def plan_separable(ndim, kernels, *, spacing=None, support=None, axes=None, mode="reflect", cval=0.0,
@@ -345,7 +352,7 @@ def plan_separable(ndim, kernels, *, spacing=None, support=None, axes=None, mode
     for ax, t, o in zip(geo.axes, taps, origins):
         if t is not None:
             ops[ax] = FIR(t, o)
-    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), geo.modes, check_cval(cval), None, "separable")
+    return FilterPlan((Output((Term(1.0, tuple(ops)),)),), geo.modes, check_cval(cval), None, "separable", geo.axes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -839,7 +846,7 @@ def _describe(plan, shape=None):
 
 
 def _ref(ref):
-    return ref[0] if ref[0] == "input" else f"{ref[0]}[{ref[1]}]"
+    return ref[0] if len(ref) == 1 else f"{ref[0]}[{ref[1]}]"
 
 
 def _store_text(step):

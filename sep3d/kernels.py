@@ -47,11 +47,15 @@ class FIR:
         The filtered value is divided by this after the taps are summed. A moving average
         is ``FIR(ones(K), divisor=K)``: exact on integer data, where ``ones(K) / K`` taps
         would give 4.999... for a constant 5 (and 4 after an integer cast).
+    kind : {"taps", "moving_average"}, optional
+        What the operator is: scipy.ndimage computes a moving average
+        (``uniform_filter1d``) as a running sum, other taps (``correlate1d``) as sums
+        per sample; the engine that reproduces scipy's arithmetic needs to know which.
     """
 
-    __slots__ = ("taps", "origin", "divisor", "left", "right", "symmetry", "_key")
+    __slots__ = ("taps", "origin", "divisor", "left", "right", "symmetry", "kind", "_key")
 
-    def __init__(self, taps, origin=0, divisor=1.0):
+    def __init__(self, taps, origin=0, divisor=1.0, kind="taps"):
         taps = check_weights(taps, "taps")
         (origin,) = check_origin(origin, (taps.size,), "origin")
         taps.setflags(write=False)
@@ -63,7 +67,12 @@ class FIR:
         self.left = taps.size // 2 + origin
         self.right = taps.size - 1 - self.left
         self.symmetry = _symmetry(taps) if self.left == self.right else 0
-        self._key = (taps.tobytes(), origin, self.divisor)
+        if kind not in ("taps", "moving_average"):
+            raise ValueError(f"`kind` must be 'taps' or 'moving_average'; got {kind!r}")
+        if kind == "moving_average" and not (np.all(taps == 1.0) and self.divisor == taps.size):
+            raise ValueError("a 'moving_average' FIR must be ones(K) with divisor K")
+        self.kind = kind
+        self._key = (taps.tobytes(), origin, self.divisor, kind)
 
     @property
     def size(self):
@@ -156,7 +165,7 @@ def gaussian_taps(sigma, order=0, radius=4):
 
 def moving_average(size, origin=0):
     """A moving average of ``size`` samples: ones, divided by ``size`` after the sum."""
-    return FIR(np.ones(int(size)), origin, divisor=int(size))
+    return FIR(np.ones(int(size)), origin, divisor=int(size), kind="moving_average")
 
 
 def difference_taps(order):

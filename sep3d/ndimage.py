@@ -198,8 +198,12 @@ def _cval(cval, arr, complex_weights=False):
 # gaussian_gradient_magnitude is a chain.
 
 
+def _native(dtype):
+    return np.dtype(dtype).newbyteorder("=")
+
+
 def _compute_dtype(dtype):
-    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
+    return np.dtype(np.float32) if _native(dtype) == np.float32 else np.dtype(np.float64)
 
 
 def _execute(plan, arr, dtype, into=None):
@@ -235,7 +239,7 @@ def _real_chain(arr, chain, cval, dtype, name, into=None):
     """A chain on a real input into a real dtype: fast plan for floats, scipy's bits otherwise."""
     if not chain:
         return _copy_into(arr, dtype, into)
-    arithmetic = "fast" if dtype in _FLOATS else "scipy"
+    arithmetic = "fast" if _native(dtype) in _FLOATS else "scipy"
     return _execute(_chain_plan(arr.ndim, chain, cval, arithmetic, name), arr, dtype, into)
 
 
@@ -273,7 +277,7 @@ def _run(arr, terms, combine, cval, output, dtype, name):
         chain = terms[0] if terms else []
         return _chain(arr, chain, cval, dtype, name, output)
     modes = _uniform_modes(terms, arr.ndim)
-    if dtype in _FLOATS and arr.dtype.kind != "c" and modes is not None:
+    if _native(dtype) in _FLOATS and arr.dtype.kind != "c" and modes is not None:
         # one plan: the terms share their passes and add in the result
         term_list = []
         for chain in terms:

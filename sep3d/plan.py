@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ._validate import Mode
 from .kernels import FIR, IIR, VaryingFIR
 
-__all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES", "ARITHMETICS"]
+__all__ = ["Term", "Output", "FilterPlan", "Pass", "Scale", "Schedule", "COMBINES", "ARITHMETICS", "ZERO"]
 
 #: Pointwise combines applied to the outputs of a plan.
 #: ``None``: one array per output; ``"sqrt_sum_squares"``: sqrt of the sum of the squared
@@ -174,12 +174,15 @@ class FilterPlan:
 #: Ways a pass stores its result: overwrite, add, overwrite the square, add the square.
 WRITE, ADD, WRITE_SQUARE, ADD_SQUARE = 0, 1, 2, 3
 
+#: A source buffer of zeros (the value of an output with no terms: a sum over no axes).
+ZERO = ("zero",)
+
 
 @dataclass(frozen=True)
 class Pass:
     """One 1-D operator applied along `axis` from buffer `src` into buffer `dst`.
 
-    Buffers are ``("input",)``, ``("result", k)`` or ``("temp", i)``. ``store`` is one of
+    Buffers are ``("input",)``, ``("result", k)``, ``("temp", i)`` or :data:`ZERO`. ``store`` is one of
     WRITE, ADD, WRITE_SQUARE, ADD_SQUARE; the filtered value is multiplied by ``scale``
     before it is stored (and before it is squared).
     """
@@ -309,7 +312,7 @@ def _build_schedule(plan):
     run(0, ("input",), False, items)
     for k in range(plan.n_results):
         if ("result", k) not in written:  # only when an output has no terms at all
-            steps.append(Scale(("input",), ("result", k), WRITE, 0.0))
+            steps.append(Scale(ZERO, ("result", k), WRITE, 1.0))
     return Schedule(tuple(steps), n_temps[0], squares)
 
 

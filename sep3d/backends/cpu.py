@@ -40,7 +40,7 @@ from numba.extending import intrinsic
 
 from .._validate import Mode
 from ..kernels import FIR, IIR, VaryingFIR, section_response
-from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, Pass
+from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, ZERO, Pass
 
 __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
 
@@ -50,10 +50,10 @@ __all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "K
 #: intermediate passes.
 KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
-#: Input dtypes the kernels read directly; others (float16, longdouble) are converted to
-#: the compute dtype first.
-READABLE_DTYPES = frozenset(np.dtype(t) for t in (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32,
-                                                  np.uint32, np.int64, np.uint64, np.float32, np.float64))
+#: Input dtypes the kernels read directly (CT's int16, microscopy's uint16, images' uint8,
+#: floats); others (bool, int32, int64, float16, ...) are converted to the compute dtype
+#: first, one copy instead of a compiled variant of every kernel per dtype.
+READABLE_DTYPES = frozenset(np.dtype(t) for t in (np.uint8, np.int16, np.uint16, np.float32, np.float64))
 
 
 _threads = {"n": os.cpu_count() or 1, "pool": None, "pid": None}
@@ -1390,6 +1390,8 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
     def buffer(ref):
         if ref[0] == "input":
             return image
+        if ref == ZERO:
+            return np.zeros((), compute_dtype)
         if ref[0] == "result":
             return results[ref[1]]
         if ref not in temps:
@@ -1446,7 +1448,7 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
         (out,) = outputs
         exact.run_chain(plan, image, out)
         return outputs
-    if image.dtype not in READABLE_DTYPES:  # float16, longdouble: the kernels read float32/64
+    if image.dtype not in READABLE_DTYPES:
         image = image.astype(compute_dtype)
     perm = c_order_perm(image)
     if perm is None:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validate import Mode
 from ..kernels import IIR, VaryingFIR
-from ..plan import ADD, ADD_SQUARE, Pass
+from ..plan import ADD, ADD_SQUARE, ZERO, Pass
 from .cpu import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
@@ -442,12 +442,12 @@ def run_schedule(plan, image, results, temp_dtype, dtype, device):
     result without a copy.
     """
     sched = plan.schedule()
-    bound = {("input",): image}
+    xp = device.xp
+    bound = {("input",): image, ZERO: xp.zeros((), np.dtype(dtype))}
     homes = {}
     for k, r in enumerate(results):
         bound[("result", k)] = homes[("result", k)] = r
     spare = []
-    xp = device.xp
 
     def scratch(ref, dtype):
         """A free array for an in-place pass on `ref`: its own result array when free."""

@@ -26,7 +26,7 @@ from numba import njit
 
 from .cpu import boundary_index, c_cast, get_num_threads, parallel
 
-__all__ = ["run_chain", "scipy_symmetry", "is_moving_average"]
+__all__ = ["run_chain", "scipy_symmetry"]
 
 _DBL_EPSILON = float(np.finfo(np.float64).eps)
 
@@ -43,11 +43,6 @@ def scipy_symmetry(taps):
     if np.all(np.abs(right + left) <= _DBL_EPSILON):
         return -1
     return 0
-
-
-def is_moving_average(op):
-    """True for a box of ``size`` ones divided by ``size`` (scipy's uniform_filter1d)."""
-    return op.divisor == op.size and bool(np.all(op.taps == 1.0))
 
 
 @njit(cache=True, nogil=True)
@@ -110,7 +105,7 @@ def _run_pass(src, dst, axis, op, mode, cval):
     size1 = op.size // 2
     size2 = op.size - size1 - 1
     idx = boundary_index(n, op.left, op.size, int(mode))
-    uniform = is_moving_average(op)
+    uniform = op.kind == "moving_average"  # scipy's running sum (uniform_filter1d)
     sym = scipy_symmetry(op.taps)
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
     parallel(outer * inner, get_num_threads(), lambda a, b: _pass_lines(
