@@ -331,3 +331,17 @@ def test_float32_error_is_bounded_by_the_input_scale_where_the_result_cancels(ca
     assert err <= input_bound
     # the result's own scale is no bound here: the cancellation leaves it far below the input
     assert np.abs(ref).max() < 0.01 * np.abs(f64(vol)).max()
+
+
+@pytest.mark.parametrize("layout", ["fortran", "transposed", "negative", "broadcast"])
+def test_constant_mode_with_a_cval_does_not_depend_on_the_layout(layout):
+    # the passes pad with cval, so their order matters: scipy's order on every layout
+    base = make_volume((12, 14, 10), np.float64)
+    vol = {"fortran": np.asfortranarray(base), "transposed": base.T.copy().T,
+           "negative": base[::-1, ::-1].copy()[::-1, ::-1],
+           "broadcast": np.broadcast_to(base[:1], base.shape)}[layout]
+    out = sep3d.gaussian_derivative(vol, 1.0, 1, mode="constant", cval=10.0)
+    ref = ndi.gaussian_filter(f64(vol), 1.0, order=1, mode="constant", cval=10.0)
+    assert_close(out, ref)
+    np.testing.assert_array_equal(out, sep3d.gaussian_derivative(np.ascontiguousarray(vol), 1.0, 1,
+                                                                 mode="constant", cval=10.0))

@@ -505,13 +505,14 @@ def varying_pass(xp, src, dst, axis, op, store, scale):
 
 def _pass(plan, step, src, dst, dtype, device):
     mode = plan.modes[step.axis]
+    cval = plan.cval if mode == Mode.CONSTANT else 0.0  # a NaN cval must not reach the other modes
     if isinstance(step.op, IIR):
         work = device.empty((recursive_work_size(src.shape, step.axis, step.op, mode),), np.dtype(np.float64))
         coef = device.to_device(np.array(step.op.coef))
-        return recursive_launch(src.shape, step.axis, step.op, mode, plan.cval, step.store, step.scale, dtype,
+        return recursive_launch(src.shape, step.axis, step.op, mode, cval, step.store, step.scale, dtype,
                                 src, dst, coef, work)
     taps = device.to_device(padded_taps(step.op, dtype))
-    return pass_launch(src.shape, step.axis, step.op, mode, plan.cval, step.store, step.scale,
+    return pass_launch(src.shape, step.axis, step.op, mode, cval, step.store, step.scale,
                        dtype, src, dst, taps, device.max_shared)
 
 

@@ -16,8 +16,11 @@ This module reproduces those sums operation for operation (no fused multiply-add
 - the store is :func:`~sep3d.backends.cpu.c_cast`, scipy's C cast (for bool the byte
   scipy writes, which the next pass reads back: 2.0 stays 2, 0.5 becomes 0).
 
-It is slower than the fast kernels (float64 throughout, one copy per pass) and is used
-only where the bits are the promise: integer and bool outputs of sep3d.ndimage.
+It is slower than the fast kernels (float64 throughout, a cast and a copy per pass) and
+is used only where the bits are the promise: integer and bool outputs of sep3d.ndimage.
+The bits are those of scipy built without fused multiply-adds, as its x86-64 wheels are
+(tests/test_ndimage.py and scipy's own suite check them on every run); a scipy compiled
+to contract ``a * b + c`` (GCC's default on aarch64) rounds some sums differently.
 """
 from __future__ import annotations
 
@@ -45,24 +48,71 @@ def scipy_symmetry(taps):
     return 0
 
 
+# Every kernel below computes each output sample with scipy's operations in scipy's order;
+# the loops run over many samples (or columns) at once with the taps outermost, which
+# changes nothing in any one sample's sums and lets LLVM vectorise across samples. No
+# fastmath: a fused multiply-add would round once where scipy rounds twice.
+
+
+@njit(cache=True, nogil=True)
+def _correlate_rows(acc, panel, c, w, sym, size1, size2, count):
+    """acc[b] = output sample at panel row `c` (its centre) for columns b < count, scipy's sums."""
+    if sym != 0:
+        first = panel[c]
+        wc = w[size1]
+        for b in range(count):
+            acc[b] = first[b] * wc
+        for jj in range(-size1, 0):
+            lo = panel[c + jj]
+            hi = panel[c - jj]
+            wj = w[size1 + jj]
+            if sym > 0:
+                for b in range(count):
+                    acc[b] += (lo[b] + hi[b]) * wj
+            else:
+                for b in range(count):
+                    acc[b] += (lo[b] - hi[b]) * wj
+    else:
+        last = panel[c + size2]
+        wl = w[size1 + size2]
+        for b in range(count):
+            acc[b] = last[b] * wl
+        for jj in range(-size1, size2):
+            row = panel[c + jj]
+            wj = w[size1 + jj]
+            for b in range(count):
+                acc[b] += row[b] * wj
+
+
 @njit(cache=True, nogil=True)
 def _correlate_line(buf, out, w, sym, size1, size2):
-    """One output line from its extended buffer, in scipy's order of operations."""
-    for i in range(out.shape[0]):
-        c = i + size1
-        if sym > 0:
-            acc = buf[c] * w[size1]
-            for jj in range(-size1, 0):
-                acc += (buf[c + jj] + buf[c - jj]) * w[size1 + jj]
-        elif sym < 0:
-            acc = buf[c] * w[size1]
-            for jj in range(-size1, 0):
-                acc += (buf[c + jj] - buf[c - jj]) * w[size1 + jj]
-        else:
-            acc = buf[c + size2] * w[size1 + size2]
-            for jj in range(-size1, size2):
-                acc += buf[c + jj] * w[size1 + jj]
-        out[i] = acc
+    """One line from its extended buffer (the line's samples as the vector lanes)."""
+    n = out.shape[0]
+    if sym != 0:
+        wc = w[size1]
+        centre = buf[size1:size1 + n]
+        for i in range(n):
+            out[i] = centre[i] * wc
+        for jj in range(-size1, 0):
+            wj = w[size1 + jj]
+            lo = buf[size1 + jj:size1 + jj + n]
+            hi = buf[size1 - jj:size1 - jj + n]
+            if sym > 0:
+                for i in range(n):
+                    out[i] += (lo[i] + hi[i]) * wj
+            else:
+                for i in range(n):
+                    out[i] += (lo[i] - hi[i]) * wj
+    else:
+        wl = w[size1 + size2]
+        last = buf[size1 + size2:size1 + size2 + n]
+        for i in range(n):
+            out[i] = last[i] * wl
+        for jj in range(-size1, size2):
+            wj = w[size1 + jj]
+            seg = buf[size1 + jj:size1 + jj + n]
+            for i in range(n):
+                out[i] += seg[i] * wj
 
 
 @njit(cache=True, nogil=True)
@@ -79,21 +129,65 @@ def _uniform_line(buf, out, size):
 
 @njit(cache=True, nogil=True)
 def _pass_lines(src, dst, w, sym, size1, size2, uniform, idx, cval, start, stop):
-    """Lines start..stop of (outer, n, inner) float64 arrays along the middle axis."""
-    _, n, inner = src.shape
+    """Lines start..stop of (lines, n) float64 arrays along the last axis."""
     buf = np.empty(idx.shape[0])
-    out = np.empty(n)
     for line in range(start, stop):
-        o, k = line // inner, line % inner
+        row = src[line]
         for t in range(idx.shape[0]):
             j = idx[t]
-            buf[t] = src[o, j, k] if j >= 0 else cval
+            buf[t] = row[j] if j >= 0 else cval
         if uniform:
-            _uniform_line(buf, out, w.shape[0])
+            _uniform_line(buf, dst[line], w.shape[0])
         else:
-            _correlate_line(buf, out, w, sym, size1, size2)
-        for i in range(n):
-            dst[o, i, k] = out[i]
+            _correlate_line(buf, dst[line], w, sym, size1, size2)
+
+
+@njit(cache=True, nogil=True)
+def _pass_panels(src, dst, w, sym, size1, size2, uniform, idx, cval, block, start, stop):
+    """Panels start..stop of (outer, n, inner) float64 arrays along the middle axis (columns as lanes)."""
+    _, n, inner = src.shape
+    m = idx.shape[0]
+    size = w.shape[0]
+    n_blocks = (inner + block - 1) // block
+    panel = np.empty((m, block))
+    acc = np.empty(block)
+    for task in range(start, stop):
+        o = task // n_blocks
+        b0 = (task % n_blocks) * block
+        width = min(block, inner - b0)
+        for t in range(m):
+            j = idx[t]
+            prow = panel[t]
+            if j >= 0:
+                srow = src[o, j, b0:b0 + width]
+                for b in range(width):
+                    prow[b] = srow[b]
+            else:
+                for b in range(width):
+                    prow[b] = cval
+        if uniform:  # every column's running sum
+            for b in range(width):
+                acc[b] = 0.0
+            for j in range(size):
+                prow = panel[j]
+                for b in range(width):
+                    acc[b] += prow[b]
+            out = dst[o, 0, b0:b0 + width]
+            for b in range(width):
+                out[b] = acc[b] / size
+            for i in range(1, n):
+                add = panel[i + size - 1]
+                sub = panel[i - 1]
+                out = dst[o, i, b0:b0 + width]
+                for b in range(width):
+                    acc[b] += add[b] - sub[b]
+                    out[b] = acc[b] / size
+        else:
+            for i in range(n):
+                _correlate_rows(acc, panel, i + size1, w, sym, size1, size2, width)
+                out = dst[o, i, b0:b0 + width]
+                for b in range(width):
+                    out[b] = acc[b]
 
 
 def _run_pass(src, dst, axis, op, mode, cval):
@@ -107,9 +201,19 @@ def _run_pass(src, dst, axis, op, mode, cval):
     idx = boundary_index(n, op.left, op.size, int(mode))
     uniform = op.kind == "moving_average"  # scipy's running sum (uniform_filter1d)
     sym = scipy_symmetry(op.taps)
+    threads = get_num_threads()
+    if inner == 1:
+        s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
+        parallel(outer, threads, lambda a, b: _pass_lines(
+            s2, d2, op.taps, sym, size1, size2, uniform, idx, float(cval), a, b))
+        return
+    block = min(inner, 256)
+    while block > 16 and outer * -(-inner // block) < 4 * threads:
+        block //= 2
+    tasks = outer * -(-inner // block)
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-    parallel(outer * inner, get_num_threads(), lambda a, b: _pass_lines(
-        s3, d3, op.taps, sym, size1, size2, uniform, idx, float(cval), a, b))
+    parallel(tasks, threads, lambda a, b: _pass_panels(
+        s3, d3, op.taps, sym, size1, size2, uniform, idx, float(cval), block, a, b))
 
 
 def run_chain(plan, image, output):
@@ -129,10 +233,11 @@ def run_chain(plan, image, output):
     work = np.array(image, dtype=np.float64, order="C")
     result = np.empty_like(work)
     stored = None
-    for ax in axes:
+    for i, ax in enumerate(axes):
         _run_pass(work, result, ax, term.ops[ax], plan.modes[ax], plan.cval)
         stored = c_cast(result, dtype)
-        work[...] = stored  # what the next pass reads back
+        if i + 1 < len(axes):
+            work[...] = stored  # what the next pass reads back
     if dtype == np.bool_:
         np.not_equal(stored, 0, out=output)
     else:
