@@ -106,6 +106,8 @@ def bench_int16(shape, repeats, peer_repeats):
         ("uniform size 5", lambda: s3.uniform_filter(vol, 5, output=out),
          lambda: ndi.uniform_filter(vol, 5, output=out)),
         ("Sobel", lambda: s3.sobel(vol, 0, output=out), lambda: ndi.sobel(vol, 0, output=out)),
+        ("uniform_filter1d size 5 along x (one pass)", lambda: s3.uniform_filter1d(vol, 5, output=out),
+         lambda: ndi.uniform_filter1d(vol, 5, output=out)),
         ("Gaussian sigma 2, float32 Fortran-ordered", lambda: s3.gaussian_filter(fortran, 2, output=fortran_out),
          lambda: ndi.gaussian_filter(fortran, 2, output=fortran_out)),
     ]

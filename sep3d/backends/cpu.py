@@ -257,7 +257,7 @@ def _pass_lines(src, dst, w, idx, left, cval, sym, store, scale, divisor, start,
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _load_panel(panel, src, o, idx, b0, width, cval):
+def load_panel(panel, src, o, idx, b0, width, cval):
     """Rows ``idx`` of slab `o` of (outer, n, inner) `src`, columns b0..b0+width, into ``panel[:, :width]``.
 
     Row ``t`` of the panel is source row ``idx[t]`` (the boundary extension), or `cval`
@@ -291,7 +291,7 @@ def _pass_panels(src, dst, w, idx, cval, sym, store, scale, divisor, block, star
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        _load_panel(panel, src, o, idx, b0, width, cval)
+        load_panel(panel, src, o, idx, b0, width, cval)
         for i in range(n):
             _correlate_rows(acc, panel, i, w, sym, width)
             _store(dst[o, i, b0:b0 + width], acc, width, store, scale, divisor)
@@ -348,7 +348,7 @@ def _pass_planes_yx(src, dst, wy, idx_y, sym_y, div_y, wx, idx_x, left_x, sym_x,
     mid = buf[left_x:left_x + nx]
     acc = np.empty(nx, wy.dtype)
     for o in range(start, stop):
-        _load_panel(panel, src, o, idx_y, 0, nx, cval)
+        load_panel(panel, src, o, idx_y, 0, nx, cval)
         for i in range(ny):
             _correlate_rows(acc, panel, i, wy, sym_y, nx)
             _store(mid, acc, nx, 0, one, div_y)
@@ -457,7 +457,7 @@ def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, sto
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        _load_panel(panel, src, o, idx, b0, width, cval)
+        load_panel(panel, src, o, idx, b0, width, cval)
         _recursive_columns(panel, fwd, back, c, width)
         for i in range(n):
             t = ext + i
@@ -482,7 +482,7 @@ def _pass_varying(src, dst, w, starts, idx, store, scale, block, start, stop):
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        _load_panel(panel, src, o, idx, b0, width, 0.0)
+        load_panel(panel, src, o, idx, b0, width, 0.0)
         for i in range(n):
             s = starts[i]
             w0 = w[i, 0]

@@ -13,11 +13,12 @@ This module reproduces those sums operation for operation (no fused multiply-add
 - ``uniform_filter1d`` (``NI_UniformFilter1D``): a running sum, ``tmp += x[i + size - 1]
   - x[i - 1]``, divided by the size for every sample.
 - the boundary extension is :func:`~sep3d.backends.cpu.boundary_index` (scipy's).
-- the store is :func:`~sep3d.backends.cpu.c_cast`, scipy's C cast (for bool the byte
-  scipy writes, which the next pass reads back: 2.0 stays 2, 0.5 becomes 0).
+- the store is scipy's C cast (:func:`~sep3d.backends.cpu.c_cast`; for bool the byte
+  scipy writes, which the next pass reads back: 2.0 stays 2, 0.5 becomes 0), and the
+  next pass reads the stored values.
 
-It is slower than the fast kernels (float64 throughout, a cast and a copy per pass) and
-is used only where the bits are the promise: integer and bool outputs of sep3d.ndimage.
+It is slower than the fast kernels (float64 sums, a cast per pass) and is used only
+where the bits are the promise: integer and bool outputs of sep3d.ndimage.
 The bits are those of scipy built without fused multiply-adds, as its x86-64 wheels are
 (tests/test_ndimage.py and scipy's own suite check them on every run); a scipy compiled
 to contract ``a * b + c`` (GCC's default on aarch64) rounds some sums differently.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import boundary_index, c_cast, get_num_threads, parallel
+from .cpu import READABLE_DTYPES, boundary_index, get_num_threads, load_panel, parallel
 
 __all__ = ["run_chain", "scipy_symmetry"]
 
@@ -146,25 +147,15 @@ def _pass_lines(src, dst, w, sym, size1, size2, uniform, idx, cval, start, stop)
 def _pass_panels(src, dst, w, sym, size1, size2, uniform, idx, cval, block, start, stop):
     """Panels start..stop of (outer, n, inner) float64 arrays along the middle axis (columns as lanes)."""
     _, n, inner = src.shape
-    m = idx.shape[0]
     size = w.shape[0]
     n_blocks = (inner + block - 1) // block
-    panel = np.empty((m, block))
+    panel = np.empty((idx.shape[0], block))
     acc = np.empty(block)
     for task in range(start, stop):
         o = task // n_blocks
         b0 = (task % n_blocks) * block
         width = min(block, inner - b0)
-        for t in range(m):
-            j = idx[t]
-            prow = panel[t]
-            if j >= 0:
-                srow = src[o, j, b0:b0 + width]
-                for b in range(width):
-                    prow[b] = srow[b]
-            else:
-                for b in range(width):
-                    prow[b] = cval
+        load_panel(panel, src, o, idx, b0, width, cval)
         if uniform:  # every column's running sum
             for b in range(width):
                 acc[b] = 0.0
@@ -191,7 +182,8 @@ def _pass_panels(src, dst, w, sym, size1, size2, uniform, idx, cval, block, star
 
 
 def _run_pass(src, dst, axis, op, mode, cval):
-    """One scipy 1-D pass of the FIR `op` along `axis` of the C-contiguous float64 `src`."""
+    """One scipy 1-D pass of the FIR `op` along `axis`: C-contiguous `src` (a readable dtype)
+    into the C-contiguous float64 `dst`."""
     shape = src.shape
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     n = shape[axis]
@@ -216,11 +208,23 @@ def _run_pass(src, dst, axis, op, mode, cval):
         s3, d3, op.taps, sym, size1, size2, uniform, idx, float(cval), block, a, b))
 
 
+def _store(stored, values):
+    """`values` (float64) into `stored` as scipy's C cast stores them (see :func:`~.cpu.c_cast`).
+
+    NumPy's unsafe copy is the same cast as ``astype``; uint32 goes through int64.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        if stored.dtype == np.uint32:
+            np.copyto(stored, values.astype(np.int64), casting="unsafe")
+        else:
+            np.copyto(stored, values, casting="unsafe")
+
+
 def run_chain(plan, image, output):
     """Run the one-term FIR plan `plan` on `image` into `output` as scipy.ndimage would.
 
     The passes run in the plan's axis order; each reads the previous one's result as
-    stored in `output`'s dtype. Returns `output`.
+    stored in `output`'s dtype (for bool, the byte scipy writes). Returns `output`.
     """
     (term,) = plan.outputs[0].terms
     if term.scale != 1.0:
@@ -230,14 +234,17 @@ def run_chain(plan, image, output):
         output[...] = image
         return output
     dtype = output.dtype.newbyteorder("=")
-    work = np.array(image, dtype=np.float64, order="C")
-    result = np.empty_like(work)
-    stored = None
-    for i, ax in enumerate(axes):
-        _run_pass(work, result, ax, term.ops[ax], plan.modes[ax], plan.cval)
-        stored = c_cast(result, dtype)
-        if i + 1 < len(axes):
-            work[...] = stored  # what the next pass reads back
+    stored_dtype = np.dtype(np.uint8) if dtype == np.bool_ else dtype
+    # the kernels read the readable dtypes directly (the others as float64, exactly)
+    src = image if image.dtype in READABLE_DTYPES else image.astype(np.float64)
+    src = np.ascontiguousarray(src)
+    result = np.empty(image.shape, np.float64)
+    stored = np.empty(image.shape, stored_dtype)
+    for ax in axes:
+        _run_pass(src, result, ax, term.ops[ax], plan.modes[ax], plan.cval)
+        _store(stored, result)
+        # what the next pass reads back: the stored values, as doubles
+        src = stored if stored.dtype in READABLE_DTYPES else stored.astype(np.float64)
     if dtype == np.bool_:
         np.not_equal(stored, 0, out=output)
     else:
