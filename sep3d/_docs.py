@@ -100,7 +100,12 @@ ndarray
     in float32); complex inputs filter their real and imaginary parts.""",
     "dtype_rule": """\
 The result is float64 for float64 input (or a float64 `output`) and float32
-otherwise: integer and bool volumes (int16 CT) are filtered in float32.""",
+otherwise: integer, bool and float16 volumes (int16 CT) are filtered in float32.""",
+    "filter_dtype_rule": """\
+The result is float64 for float64 input (or a float64 `output`) and float32
+otherwise: integer, bool and float16 volumes (int16 CT) are filtered in float32.
+Complex input gives complex128 (complex128 input) or complex64, its real and
+imaginary parts filtered.""",
 }
 
 

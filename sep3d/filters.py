@@ -382,15 +382,15 @@ def gaussian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0,
     Returns
     -------
     ndarray
-        The smoothed image. %(dtype_rule)s
+        The smoothed image. %(filter_dtype_rule)s
 
     Raises
     ------
     ValueError
         Negative or NaN `sigma`, unknown `mode`, wrong number of `spacing` values,
-        `axes` out of range, empty input.
+        `axes` out of range, a 0-d input.
     TypeError
-        Complex or non-numeric input.
+        A non-numeric input.
 
     See Also
     --------
@@ -441,7 +441,7 @@ def gaussian_derivative(image, sigma, order, *, spacing=None, axes=None, mode="r
     -------
     ndarray
         ``d^n (G * image) / dx^n``, divided by ``spacing ** order`` per axis.
-        %(dtype_rule)s
+        %(filter_dtype_rule)s
 
     Raises
     ------
@@ -488,7 +488,7 @@ def laplacian_of_gaussian(image, sigma, *, normalize=False, spacing=None, axes=N
     Returns
     -------
     ndarray
-        %(dtype_rule)s
+        %(filter_dtype_rule)s
 
     Notes
     -----
@@ -530,7 +530,7 @@ def gradient_magnitude(image, sigma, *, spacing=None, axes=None, mode="reflect",
     Returns
     -------
     ndarray
-        ``sqrt(sum_i (dG/dx_i * image) ** 2)``. %(dtype_rule)s
+        ``sqrt(sum_i (dG/dx_i * image) ** 2)``. %(filter_dtype_rule)s
 
     Notes
     -----
@@ -574,7 +574,7 @@ def hessian(image, sigma, *, spacing=None, axes=None, mode="reflect", cval=0.0, 
     ndarray
         Shape ``(m,) + image.shape`` with ``m = n (n + 1) / 2`` for ``n`` filtered axes:
         the upper triangle of the Hessian in the order of :func:`hessian_components`
-        (3-D: zz, zy, zx, yy, yx, xx). %(dtype_rule)s
+        (3-D: zz, zy, zx, yy, yx, xx). %(filter_dtype_rule)s
 
     Examples
     --------
@@ -611,7 +611,7 @@ def difference_of_gaussians(image, low_sigma, high_sigma=None, *, spacing=None, 
     Returns
     -------
     ndarray
-        %(dtype_rule)s
+        %(filter_dtype_rule)s
 
     Examples
     --------
@@ -649,7 +649,7 @@ def box(image, size, *, spacing=None, axes=None, mode="reflect", cval=0.0, origi
     Returns
     -------
     ndarray
-        %(dtype_rule)s
+        %(filter_dtype_rule)s
 
     Examples
     --------
@@ -692,7 +692,7 @@ def separable(image, kernels, *, spacing=None, support=None, axes=None, mode="re
     Returns
     -------
     ndarray
-        %(dtype_rule)s
+        %(filter_dtype_rule)s
 
     Raises
     ------
