@@ -14,6 +14,7 @@ Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints i
 import importlib.util
 
 from . import chunked, kernels, ndimage, plan, planner
+from ._validate import ArgumentTypeError, ArgumentValueError
 from .backends.cpu import get_num_threads, set_num_threads
 from .filters import (
     box,
@@ -38,6 +39,8 @@ if importlib.util.find_spec("xarray") is not None:  # a dependency; absent only 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "FilterPlan",
     "SeparableKernel",
     "box",
