@@ -115,7 +115,8 @@ def check_axes(axes, ndim, name="axes"):
     """Normalise `axes` (None, an int or a sequence of ints) to a tuple of distinct axes."""
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, numbers.Integral) or (isinstance(axes, np.ndarray) and axes.ndim == 0):
+    axes = _item(axes)
+    if isinstance(axes, numbers.Integral):
         axes = (axes,)
     try:
         axes = tuple(axes)
@@ -123,9 +124,7 @@ def check_axes(axes, ndim, name="axes"):
         raise TypeError(f"`{name}` must be None, an int or a sequence of ints; got {axes!r} "
                         "(axes must be an integer, iterable of integers, or None)") from None
     out = []
-    for ax in axes:
-        if isinstance(ax, np.ndarray) and ax.ndim == 0:
-            ax = ax[()]
+    for ax in map(_item, axes):
         if not _is_int(ax):
             raise TypeError(f"`{name}` must hold ints; got {ax!r} "
                             f"('{type(ax).__name__}' object cannot be interpreted as an integer)")
@@ -140,8 +139,7 @@ def check_axes(axes, ndim, name="axes"):
 
 def check_axis(axis, ndim, name="axis"):
     """Normalise one axis index; out of range is numpy's AxisError (a ValueError and IndexError)."""
-    if isinstance(axis, np.ndarray) and axis.ndim == 0:
-        axis = axis[()]
+    axis = _item(axis)
     if not _is_int(axis):
         raise TypeError(f"`{name}` must be an int; got {axis!r} "
                         f"('{type(axis).__name__}' object cannot be interpreted as an integer)")
@@ -156,18 +154,15 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def is_scalar(value):
-    """True for a single value (a number, a string, a 0-d array), False for a sequence."""
-    if isinstance(value, np.ndarray):
-        return value.ndim == 0
-    return isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray))
+def _item(value):
+    """A 0-d array's value (scipy takes ``np.array(2)`` wherever it takes 2); anything else as is."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
 
 def per_axis(value, n, name):
-    """Broadcast a scalar to `n` values, or check a sequence has exactly `n`."""
-    if is_scalar(value):
-        if isinstance(value, np.ndarray):
-            value = value[()]
+    """Broadcast a scalar (a 0-d array too) to `n` values, or check a sequence has exactly `n`."""
+    value = _item(value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         return (value,) * n
     values = tuple(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else tuple(value)
     if len(values) != n:
@@ -177,8 +172,7 @@ def per_axis(value, n, name):
 
 
 def _real(value, name):
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
-        value = value[()]
+    value = _item(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {value!r}")
     return float(value)
@@ -243,9 +237,7 @@ def check_radius(radius, n, name="radius"):
     if radius is None:
         return (None,) * n
     out = []
-    for r in per_axis(radius, n, name):
-        if isinstance(r, np.ndarray) and r.ndim == 0:
-            r = r[()]
+    for r in map(_item, per_axis(radius, n, name)):
         if r is None:
             out.append(None)
             continue
@@ -275,9 +267,8 @@ def check_modes_on_axes(mode, axes, ndim, name="mode"):
 
 def check_cval(cval, name="cval", *, complex_ok=False):
     """The constant outside the array: a real number (complex with `complex_ok`); NaN is allowed."""
+    cval = _item(cval)
     if complex_ok:
-        if isinstance(cval, np.ndarray) and cval.ndim == 0:
-            cval = cval[()]
         if isinstance(cval, numbers.Complex) and not isinstance(cval, (bool, numbers.Real)):
             return complex(cval)
     return _real(cval, name)
@@ -296,9 +287,7 @@ def check_origin(origin, sizes, name="origin", phrase=None):
     """
     out = []
     note = f" ({phrase})" if phrase else ""
-    for o, size in zip(per_axis(origin, len(sizes), name), sizes):
-        if isinstance(o, np.ndarray) and o.ndim == 0:
-            o = o[()]
+    for o, size in zip(map(_item, per_axis(origin, len(sizes), name)), sizes):
         if not _is_int(o):
             raise TypeError(f"`{name}` must be an int; got {o!r}")
         if not -(size // 2) <= o <= (size - 1) // 2:

@@ -55,7 +55,11 @@ __all__ = [
 
 
 class _Geometry:
-    """Validated axes, per-axis modes and spacing of one call."""
+    """Validated axes, per-axis modes and spacing of one call.
+
+    ``axes`` is also the order of the passes (FilterPlan.axis_order), scipy's: with
+    constant mode and a non-zero cval the order changes the values.
+    """
 
     def __init__(self, ndim, axes, mode, spacing, shape=None):
         self.ndim = ndim
@@ -63,9 +67,6 @@ class _Geometry:
         self.axes = check_axes(axes, ndim)
         self.spacing = check_spacing(spacing, ndim)
         self.modes = check_modes_on_axes(mode, self.axes, ndim)
-
-    # ``axes`` is also the order of the passes (FilterPlan.axis_order), scipy's: with
-    # constant mode and a non-zero cval the order changes the values.
 
     def px(self, values):
         """Physical values per filtered axis -> voxels."""

@@ -1479,35 +1479,34 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     return outputs
 
 
-def c_cast(values, dtype):
-    """float `values` as scipy.ndimage's C code stores them in `dtype` (a NumPy or CuPy array).
+def c_cast_into(dst, values, xp=np):
+    """Store float `values` in the integer array `dst` as scipy.ndimage's C code stores them.
 
-    NumPy's cast of float64 to an integer dtype is the C cast scipy's compiled code makes
-    on the same machine (truncation toward zero, wrapping within the range of the
-    machine's conversion); uint32 goes through int64, as scipy's compiler does (NumPy's
-    own uint32 cast differs out of range); bool returns the uint8 byte scipy writes
-    (``(npy_bool)value``: 0.5 gives 0, 2.0 gives 2). Floats round to nearest.
+    NumPy's cast of float64 to an integer dtype (``copyto`` with unsafe casting, the same
+    cast as ``astype``) is the C cast scipy's compiled code makes on the same machine:
+    truncation toward zero, wrapping within the range of the machine's conversion. uint32
+    goes through int64, as scipy's compiler does (NumPy's own uint32 cast differs out of
+    range). For a bool result pass a uint8 `dst`: it receives the byte scipy writes
+    (``(npy_bool)value``: 0.5 gives 0, 2.0 gives 2). `xp`: NumPy or CuPy.
     """
-    dtype = np.dtype(dtype).newbyteorder("=")
     with np.errstate(invalid="ignore", over="ignore"):
-        if dtype == np.uint32:
-            return values.astype(np.int64).astype(np.uint32)
-        if dtype == np.bool_:
-            return values.astype(np.uint8)
-        return values.astype(dtype)
+        if dst.dtype.newbyteorder("=") == np.uint32:
+            values = values.astype(np.int64)
+        xp.copyto(dst, values, casting="unsafe")
 
 
 def cast_into(out, values, xp=np):
-    """Store float `values` in `out` as scipy's C cast would (see :func:`c_cast`).
+    """Store float `values` in `out` as scipy's C cast would (see :func:`c_cast_into`).
 
     `xp` is the array module of both arrays (NumPy or CuPy). A bool `out` holds whether
     the stored byte is non-zero.
     """
-    if out.dtype.kind in "iub":
-        stored = c_cast(values, out.dtype)
-        if out.dtype.kind == "b":
-            stored = stored != 0
-        xp.copyto(out, stored, casting="unsafe")
+    if out.dtype.kind == "b":
+        byte = xp.empty(out.shape, np.uint8)
+        c_cast_into(byte, values, xp)
+        xp.not_equal(byte, 0, out=out)
+    elif out.dtype.kind in "iu":
+        c_cast_into(out, values, xp)
     else:
         xp.copyto(out, values, casting="unsafe")
 

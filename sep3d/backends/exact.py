@@ -13,7 +13,7 @@ This module reproduces those sums operation for operation (no fused multiply-add
 - ``uniform_filter1d`` (``NI_UniformFilter1D``): a running sum, ``tmp += x[i + size - 1]
   - x[i - 1]``, divided by the size for every sample.
 - the boundary extension is :func:`~sep3d.backends.cpu.boundary_index` (scipy's).
-- the store is scipy's C cast (:func:`~sep3d.backends.cpu.c_cast`; for bool the byte
+- the store is scipy's C cast (:func:`~sep3d.backends.cpu.c_cast_into`; for bool the byte
   scipy writes, which the next pass reads back: 2.0 stays 2, 0.5 becomes 0), and the
   next pass reads the stored values.
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import READABLE_DTYPES, boundary_index, get_num_threads, load_panel, parallel
+from .cpu import READABLE_DTYPES, boundary_index, c_cast_into, get_num_threads, load_panel, parallel
 
 __all__ = ["run_chain", "scipy_symmetry"]
 
@@ -208,18 +208,6 @@ def _run_pass(src, dst, axis, op, mode, cval):
         s3, d3, op.taps, sym, size1, size2, uniform, idx, float(cval), block, a, b))
 
 
-def _store(stored, values):
-    """`values` (float64) into `stored` as scipy's C cast stores them (see :func:`~.cpu.c_cast`).
-
-    NumPy's unsafe copy is the same cast as ``astype``; uint32 goes through int64.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        if stored.dtype == np.uint32:
-            np.copyto(stored, values.astype(np.int64), casting="unsafe")
-        else:
-            np.copyto(stored, values, casting="unsafe")
-
-
 def run_chain(plan, image, output):
     """Run the one-term FIR plan `plan` on `image` into `output` as scipy.ndimage would.
 
@@ -242,7 +230,7 @@ def run_chain(plan, image, output):
     stored = np.empty(image.shape, stored_dtype)
     for ax in axes:
         _run_pass(src, result, ax, term.ops[ax], plan.modes[ax], plan.cval)
-        _store(stored, result)
+        c_cast_into(stored, result)
         # what the next pass reads back: the stored values, as doubles
         src = stored if stored.dtype in READABLE_DTYPES else stored.astype(np.float64)
     if dtype == np.bool_:
