@@ -3,13 +3,20 @@
 :func:`run` maps ``step(item, out_dir)`` over the items on a cluster (a LocalCluster of
 worker processes on this machine by default, or any scheduler address) and guarantees:
 
-- **Atomic results.** Each item's step writes into its own staging folder inside
-  `out_dir`; only when the step returns are its files moved into `out_dir` (one
-  ``os.replace`` each, same filesystem), so `out_dir` never holds a half-written result
-  whatever happens to the worker.
-- **A manifest.** ``out_dir/manifest.json`` records every done item (its outputs, time,
-  worker) and every failed one (the error and its traceback), rewritten atomically after
-  each item; a rerun skips the done items whose outputs still exist and retries the rest.
+- **One writer per output folder.** The run holds `out_dir`'s lock
+  (:class:`~sep3d.output_folder.OutputFolder`); a second run into it is refused.
+- **Atomic results, never over a file the run did not write.** Each item's step writes
+  into its own staging folder inside `out_dir`; when the step returns, its files are
+  moved into `out_dir` (one rename each) if none of them would replace a file this item
+  did not write earlier; otherwise the item fails with the file named. Folders are merged
+  file by file, so an `out_dir` that also holds the inputs keeps them.
+- **A manifest.** ``out_dir/manifest.json`` records every done item (its outputs, files,
+  fingerprint, time, worker), every failed one (the error and its traceback) and which
+  item wrote which file, rewritten atomically after each item.
+- **Reruns recompute what changed.** A done item is skipped only when its outputs still
+  exist and its fingerprint (``fingerprint(item)``: the spec section, the input files'
+  size and time, sep3d's version) is the one recorded; ``force=True`` recomputes all.
+  Files an item wrote before and does not write again are removed.
 - **Failures stay per item.** An exception, a corrupt input or a worker process that
   dies is retried `retries` times, then recorded; the batch goes on and nothing finished
   is lost.
@@ -18,6 +25,7 @@ worker processes on this machine by default, or any scheduler address) and guara
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,11 +36,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["run", "Report", "item_key", "atomic_path", "MANIFEST"]
+from .output_folder import MANIFEST, OutputConflict, OutputFolder, atomic_path, paths_in, remove_path
 
-#: The manifest's file name inside `out_dir`.
-MANIFEST = "manifest.json"
-_STAGING = ".staging"
+__all__ = ["run", "Report", "item_key", "atomic_path", "MANIFEST", "fingerprint", "file_stamp"]
 
 
 def item_key(item):
@@ -45,44 +51,28 @@ def item_key(item):
         return repr(item)
 
 
-class atomic_path:
-    """``with atomic_path(final) as tmp:`` write `tmp`; it becomes `final` on success only.
+def file_stamp(path):
+    """What identifies the content of `path` cheaply: ``[size, mtime_ns]`` (every file of a folder).
 
-    The temporary sits next to `final` (same filesystem) and is renamed with
-    ``os.replace``; on an exception it is removed and `final` is left as it was. Works
-    for files and for folders (a Zarr store).
+    None for a missing path (a rerun after the file appears sees a change).
     """
-
-    def __init__(self, final):
-        self.final = Path(final)
-        self.tmp = self.final.with_name(f".{self.final.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-    def __enter__(self):
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            _replace(self.tmp, self.final)
-        else:
-            _remove(self.tmp)
-        return False
-
-
-def _remove(path):
+    if path is None:
+        return None
     path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    if path.is_dir():
+        return sorted([p.relative_to(path).as_posix(), *file_stamp(p)]
+                      for p in path.rglob("*") if p.is_file())
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
-def _replace(src, dst):
-    """Move `src` onto `dst` (file or folder): a rename, the old `dst` removed first."""
-    src, dst = Path(src), Path(dst)
-    if dst.is_dir() and not dst.is_symlink():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
+def fingerprint(value):
+    """A short stable hash of a JSON-able `value` (what produced an item's outputs)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -97,7 +87,10 @@ class Report:
     failed : dict
         item -> the error text (type and message) after the retries.
     skipped : list
-        Items found done in the manifest and not run again.
+        Items found done in the manifest (same fingerprint, outputs present) and not run again.
+    changed : list
+        Items done by an earlier run and computed again because their fingerprint changed
+        (or because `force` was given).
     manifest : Path
         ``out_dir/manifest.json``.
     seconds : float
@@ -107,85 +100,45 @@ class Report:
     done: dict = field(default_factory=dict)
     failed: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    changed: list = field(default_factory=list)
     manifest: Path = None
     seconds: float = 0.0
 
     def __str__(self):
-        return (f"{len(self.done)} done ({len(self.skipped)} from earlier runs), {len(self.failed)} failed, "
+        redone = f", {len(self.changed)} recomputed (changed since the last run)" if self.changed else ""
+        return (f"{len(self.done)} done ({len(self.skipped)} from earlier runs{redone}), {len(self.failed)} failed, "
                 f"{self.seconds:.1f} s; manifest: {self.manifest}")
 
 
-def _load_manifest(path):
-    if not path.exists():
-        return {"version": 1, "done": {}, "failed": {}}
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not a sep3d batch manifest (invalid JSON: {exc}); move it away "
-                         "to start a fresh batch") from None
-    if not isinstance(manifest, dict) or not {"done", "failed"} <= set(manifest):
-        raise ValueError(f"{path} is not a sep3d batch manifest (no 'done'/'failed' sections)")
-    return manifest
-
-
-def _write_manifest(path, manifest):
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
-
-
-def _outputs_exist(record, out_dir):
-    paths = _paths_in(record.get("output"))
-    return all((out_dir / p).exists() for p in paths)
-
-
-def _paths_in(value):
-    """Relative output paths named in a step's (rewritten) result."""
+def _relative_result(value, staging):
+    """A step's result with the paths inside `staging` written as ``"./relative/path"``."""
     if isinstance(value, dict):
-        return [p for v in value.values() for p in _paths_in(v)]
+        return {k: _relative_result(v, staging) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [p for v in value for p in _paths_in(v)]
-    if isinstance(value, str) and value.startswith("./"):
-        return [value[2:]]
-    return []
-
-
-def _publish(value, staging, out_dir, moved):
-    """Rewrite staging paths in a step's result to their place in `out_dir`."""
-    if isinstance(value, dict):
-        return {k: _publish(v, staging, out_dir, moved) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_publish(v, staging, out_dir, moved) for v in value]
+        return [_relative_result(v, staging) for v in value]
     if isinstance(value, (str, os.PathLike)):
-        path = Path(value)
         try:
-            rel = path.resolve().relative_to(staging.resolve())
+            rel = Path(value).resolve().relative_to(staging.resolve())
         except ValueError:
             return os.fspath(value) if isinstance(value, os.PathLike) else value
-        top = rel.parts[0] if rel.parts else ""
-        if top in moved:
+        if rel.parts:
             return "./" + rel.as_posix()
     return value
 
 
-def _run_item(step, item, out_dir, staging_root):
-    """The task: run `step` into a private staging folder, then move its files in place."""
-    out_dir = Path(out_dir)
+def _run_item(step, item, staging_root):
+    """The task: run `step` into a private staging folder; the client publishes its files."""
     staging = Path(staging_root) / uuid.uuid4().hex
     staging.mkdir(parents=True)
     start = time.perf_counter()
     try:
         result = step(item, staging)
-        moved = set()
-        for entry in sorted(staging.iterdir()):
-            _replace(entry, out_dir / entry.name)
-            moved.add(entry.name)
-        if result is None:
-            result = ["./" + name for name in sorted(moved)]
-        else:
-            result = _publish(result, staging, out_dir, moved)
+        if result is not None:
+            result = _relative_result(result, staging)
         json.dumps(result, default=str)  # small and serialisable, or an error now
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
     worker = None
     try:
         from distributed import get_worker
@@ -193,7 +146,8 @@ def _run_item(step, item, out_dir, staging_root):
         worker = get_worker().address
     except (ImportError, ValueError):
         pass
-    return {"output": result, "seconds": round(time.perf_counter() - start, 3), "worker": worker}
+    return {"output": result, "staging": str(staging), "seconds": round(time.perf_counter() - start, 3),
+            "worker": worker}
 
 
 class _Progress:
@@ -202,6 +156,10 @@ class _Progress:
         self.stream = stream or sys.stderr
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.last = None
+
+    def say(self, text):
+        if self.enabled:
+            print(f"sep3d batch: {text}", file=self.stream, flush=True)
 
     def show(self, done, failed, final=False):
         if not self.enabled:
@@ -229,22 +187,25 @@ def _local_client(n_workers, gpu, retries):
 
 
 def run(items, step, out_dir, *, client=None, scheduler=None, retries=1, gpu=False, n_workers=None,
-        progress=True, key=item_key):
+        progress=True, key=item_key, fingerprint=None, force=False):
     """Run ``step(item, folder)`` for every item on dask.distributed; one task per item.
 
     Parameters
     ----------
     items : iterable
         The work: paths, dicts, tuples... anything picklable. Keys in the manifest come
-        from `key` and must be unique.
+        from `key` and must be unique. Paths in items must be absolute when the workers
+        may run in another folder (a `scheduler` address): resolve them first.
     step : callable
         ``step(item, folder) -> result``, picklable (a module-level function). It writes
         its files into `folder` (a private staging folder; they are moved into `out_dir`
         when it returns) and returns their paths, a small JSON-able record, or None (the
         list of files written). Paths inside `folder` are reported relative to
         `out_dir` as ``"./name"``.
-    out_dir : str or Path
-        Where results and ``manifest.json`` go (created if needed).
+    out_dir : str or Path or sep3d.output_folder.OutputFolder
+        Where results and ``manifest.json`` go (created if needed). It may hold other
+        files: they are never replaced or removed. An entered
+        :class:`~sep3d.output_folder.OutputFolder` is used as it is (its holder keeps the lock).
     client : distributed.Client, optional
         An existing client. Default: a LocalCluster of worker processes on this machine
         (one thread each, up to `n_workers`, default one per core), closed afterwards.
@@ -262,12 +223,18 @@ def run(items, step, out_dir, *, client=None, scheduler=None, retries=1, gpu=Fal
         Print done/failed/remaining to standard error.
     key : callable, optional
         item -> manifest key (default :func:`item_key`).
+    fingerprint : callable, optional
+        item -> a JSON-able description of what produces its outputs (settings, input
+        :func:`file_stamp`, versions). A done item whose fingerprint differs from the
+        recorded one is computed again. Default: items are done once done.
+    force : bool, optional
+        Compute every item again, done or not.
 
     Returns
     -------
     Report
-        ``.done`` (item -> result), ``.failed`` (item -> error text), also kept in
-        ``out_dir/manifest.json``.
+        ``.done`` (item -> result), ``.failed`` (item -> error text), ``.changed`` (items
+        recomputed because they changed), also kept in ``out_dir/manifest.json``.
 
     Raises
     ------
@@ -275,6 +242,8 @@ def run(items, step, out_dir, *, client=None, scheduler=None, retries=1, gpu=Fal
         Duplicate item keys, a bad `retries`, an unreadable manifest.
     TypeError
         `step` not callable; both `client` and `scheduler` given.
+    sep3d.output_folder.OutputFolderBusy
+        Another run is writing into `out_dir`.
     """
     if not callable(step):
         raise TypeError(f"`step` must be a callable step(item, out_dir); got {step!r}")
@@ -282,39 +251,60 @@ def run(items, step, out_dir, *, client=None, scheduler=None, retries=1, gpu=Fal
         raise ValueError(f"`retries` must be an int >= 0; got {retries!r}")
     if client is not None and scheduler is not None:
         raise TypeError("give either `client` or `scheduler`, not both")
+    if fingerprint is not None and not callable(fingerprint):
+        raise TypeError(f"`fingerprint` must be a callable item -> JSON-able value; got {fingerprint!r}")
     items = list(items)
     keys = [key(item) for item in items]
     if len(set(keys)) != len(keys):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"`items` must have unique keys; repeated: {dupes[:5]}")
-    out_dir = Path(out_dir)
+    prints = [None if fingerprint is None else _fingerprint_of(fingerprint, item) for item in items]
+    if isinstance(out_dir, OutputFolder):  # the caller holds the folder (and writes more into it)
+        if out_dir.manifest is None:
+            raise ValueError("`out_dir` as an OutputFolder must be entered (`with OutputFolder(...)`) first")
+        return _run_in(out_dir, items, keys, prints, step, client, scheduler, retries, gpu, n_workers, progress,
+                       force)
+    out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST
-    manifest = _load_manifest(manifest_path)
-    staging_root = out_dir / _STAGING
-    shutil.rmtree(staging_root, ignore_errors=True)  # leftovers of killed tasks
-    staging_root.mkdir()
+    with OutputFolder(out_dir, what="a sep3d batch") as folder:
+        return _run_in(folder, items, keys, prints, step, client, scheduler, retries, gpu, n_workers, progress,
+                       force)
 
-    def label(item, k):
-        try:
-            hash(item)
-            return item
-        except TypeError:
-            return k
 
+def _fingerprint_of(function, item):
+    value = function(item)
+    return value if isinstance(value, str) else fingerprint(value)
+
+
+def _label(item, k):
+    try:
+        hash(item)
+        return item
+    except TypeError:
+        return k
+
+
+def _run_in(folder, items, keys, prints, step, client, scheduler, retries, gpu, n_workers, progress, force):
+    manifest = folder.manifest
+    staging_root = folder.staging_root()
     start = time.perf_counter()
-    report = Report(manifest=manifest_path)
+    report = Report(manifest=folder.manifest_path)
     todo = []
-    for item, k in zip(items, keys):
+    for item, k, fp in zip(items, keys, prints):
         record = manifest["done"].get(k)
-        if record is not None and _outputs_exist(record, out_dir):
-            report.done[label(item, k)] = _absolute(record["output"], out_dir)
-            report.skipped.append(label(item, k))
-        else:
-            manifest["done"].pop(k, None)
-            todo.append((item, k))
+        present = record is not None and all((folder.path / p).exists() for p in _files_of(record))
+        if present and not force and (fp is None or record.get("fingerprint") == fp):
+            report.done[_label(item, k)] = _absolute(record["output"], folder.path)
+            report.skipped.append(_label(item, k))
+            continue
+        if record is not None and present:
+            report.changed.append(_label(item, k))
+        todo.append((item, k, fp))
 
     bar = _Progress(len(items), progress)
+    if report.changed:
+        why = "--force / force=True" if force else "their spec, inputs or sep3d version changed"
+        bar.say(f"{len(report.changed)} item(s) done by an earlier run are computed again ({why})")
     bar.show(len(report.done), 0)
     own = None
     if todo:
@@ -328,18 +318,22 @@ def run(items, step, out_dir, *, client=None, scheduler=None, retries=1, gpu=Fal
                 own = _local_client(n_workers or len(todo), gpu, retries)
                 client = own[0]
         try:
-            _run_on(client, todo, step, out_dir, staging_root, retries, gpu, manifest, manifest_path,
-                    report, bar, label)
+            _run_on(client, todo, step, staging_root, retries, gpu, folder, report, bar)
         finally:
             if own is not None:
                 own[0].close()
                 if own[1] is not None:
                     own[1].close()
-    _write_manifest(manifest_path, manifest)
-    shutil.rmtree(staging_root, ignore_errors=True)
+    folder.save()
+    folder.remove_staging()
     report.seconds = time.perf_counter() - start
     bar.show(len(report.done), len(report.failed), final=True)
     return report
+
+
+def _files_of(record):
+    """The files an item's record says it wrote (older manifests: the paths in its output)."""
+    return record["files"] if "files" in record else paths_in(record.get("output"))
 
 
 def _absolute(value, out_dir):
@@ -352,29 +346,44 @@ def _absolute(value, out_dir):
     return value
 
 
-def _run_on(client, todo, step, out_dir, staging_root, retries, gpu, manifest, manifest_path, report, bar,
-            label):
+def _record_failure(folder, report, item, k, error, tb, attempts):
+    folder.manifest["failed"][k] = {"item": k, "error": error, "traceback": tb, "attempts": attempts}
+    folder.manifest["done"].pop(k, None)
+    report.failed[_label(item, k)] = error
+
+
+def _run_on(client, todo, step, staging_root, retries, gpu, folder, report, bar):
     from distributed import as_completed
 
+    manifest = folder.manifest
     futures = {}
-    for item, k in todo:
-        future = client.submit(_run_item, step, item, str(out_dir), str(staging_root), key=f"sep3d-batch-{uuid.uuid4().hex}",
+    for item, k, fp in todo:
+        future = client.submit(_run_item, step, item, str(staging_root), key=f"sep3d-batch-{uuid.uuid4().hex}",
                                retries=retries, pure=False, resources={"GPU": 1} if gpu else None)
-        futures[future] = (item, k)
+        futures[future] = (item, k, fp)
     for future in as_completed(futures):
-        item, k = futures.pop(future)
+        item, k, fp = futures.pop(future)
         if future.status == "error":
             exc = future.exception()
             tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
-            error = f"{type(exc).__name__}: {exc}"
-            manifest["failed"][k] = {"item": k, "error": error, "traceback": tb, "attempts": retries + 1}
-            report.failed[label(item, k)] = error
+            _record_failure(folder, report, item, k, f"{type(exc).__name__}: {exc}", tb, retries + 1)
         else:
             record = future.result()
-            record["item"] = k
-            manifest["done"][k] = record
-            manifest["failed"].pop(k, None)
-            report.done[label(item, k)] = _absolute(record["output"], out_dir)
+            staging = Path(record.pop("staging"))
+            try:
+                files = folder.publish(staging, k)
+            except OutputConflict as exc:  # the item's files stay unpublished; nothing is replaced
+                _record_failure(folder, report, item, k, f"OutputConflict: {exc}", "", 1)
+            else:
+                folder.drop(k, files)  # what this item wrote before and not now (a removed step)
+                if record["output"] is None:
+                    record["output"] = ["./" + rel for rel in files]
+                record.update(item=k, files=files, fingerprint=fp)
+                manifest["done"][k] = record
+                manifest["failed"].pop(k, None)
+                report.done[_label(item, k)] = _absolute(record["output"], folder.path)
+            finally:
+                remove_path(staging)
         future.release()
-        _write_manifest(manifest_path, manifest)
+        folder.save()
         bar.show(len(report.done), len(report.failed))

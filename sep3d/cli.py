@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -24,18 +25,23 @@ def main(argv=None):
     _cluster_options(run)
     run.add_argument("--out", help="output folder (default: the spec's `out`)")
     run.add_argument("--tiles", type=int, help="scene specs: run in tiles of N x N pixels, one batch task each")
+    run.add_argument("--force", action="store_true",
+                     help="recompute every item (default: only those whose spec section or inputs changed)")
 
     bat = sub.add_parser("batch", help="run a Python step(item, out_dir) over items, one task each")
     bat.add_argument("--step", required=True, help="the step as module:function (importable on the workers)")
     bat.add_argument("items", nargs="*", help="the items (paths, ...)")
     bat.add_argument("--items-file", help="a file with one item per line")
     bat.add_argument("--out", required=True, help="output folder (results + manifest.json)")
+    bat.add_argument("--force", action="store_true", help="run every item again (default: items done are skipped)")
     _cluster_options(bat)
 
     rad = sub.add_parser("radiomics", help="PyRadiomics features for a cohort CSV (sep3d's image types allowed)")
     rad.add_argument("cohort", help="a CSV with PyRadiomics' batch columns: Image, Mask, optional Label, ID")
     rad.add_argument("--params", required=True, help="a PyRadiomics params file (YAML/JSON)")
     rad.add_argument("--out", required=True, help="features.csv or features.parquet (one row per case)")
+    rad.add_argument("--force", action="store_true",
+                     help="extract every case again (default: only cases whose params or files changed)")
     _cluster_options(rad, retries=0)
 
     cal = sub.add_parser("calibrate", help="measure this machine's speed per method (direct/separable/fft/recursive)")
@@ -73,8 +79,11 @@ def main(argv=None):
                 spec.validate()
             except pipeline.SpecError as exc:
                 parser.exit(2, f"sep3d run: {exc}\n")
-        report = spec.run(scheduler=args.scheduler, retries=args.retries, n_workers=args.workers,
-                          out=args.out)
+        try:
+            report = spec.run(scheduler=args.scheduler, retries=args.retries, n_workers=args.workers,
+                              out=args.out, force=args.force)
+        except _run_errors() as exc:
+            parser.exit(2, f"sep3d run: {exc}\n")
         if isinstance(report, dict):  # a scene spec: a summary
             return _finish_scene(report)
         if isinstance(report, tuple):  # a radiomics spec: (rows, report)
@@ -85,8 +94,8 @@ def main(argv=None):
 
         try:
             rows, report = cohort.extract_cohort(args.cohort, args.params, args.out, scheduler=args.scheduler,
-                                                 n_workers=args.workers, retries=args.retries)
-        except (FileNotFoundError, ValueError, ImportError) as exc:
+                                                 n_workers=args.workers, retries=args.retries, force=args.force)
+        except (ImportError, *_run_errors()) as exc:
             parser.exit(2, f"sep3d radiomics: {exc}\n")
         return _finish_features(rows, report)
     from . import batch
@@ -98,8 +107,28 @@ def main(argv=None):
             items += [line.strip() for line in fh if line.strip()]
     if not items:
         parser.exit(2, "sep3d batch: no items (give paths or --items-file)\n")
-    return _finish(batch.run(items, step, args.out, scheduler=args.scheduler, retries=args.retries,
-                             n_workers=args.workers))
+    # workers may run in another folder: an item naming an existing path is sent absolute
+    items = [os.path.abspath(item) if os.path.exists(item) else item for item in items]
+    try:
+        report = batch.run(items, step, os.path.abspath(args.out), scheduler=args.scheduler, retries=args.retries,
+                           n_workers=args.workers, fingerprint=_item_fingerprint, force=args.force)
+    except _run_errors() as exc:
+        parser.exit(2, f"sep3d batch: {exc}\n")
+    return _finish(report)
+
+
+def _item_fingerprint(item):
+    """An item that names a file is done again when the file changes."""
+    from . import __version__, batch
+
+    return {"item": batch.file_stamp(item) if os.path.exists(item) else None, "sep3d": __version__}
+
+
+def _run_errors():
+    """What a run reports as one line: a bad spec or cohort, a missing file, a busy or conflicting output folder."""
+    from .output_folder import OutputConflict, OutputFolderBusy
+
+    return (ValueError, FileNotFoundError, NotADirectoryError, OutputFolderBusy, OutputConflict)
 
 
 def _planner_command(parser, args):

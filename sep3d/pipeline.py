@@ -26,9 +26,11 @@ radiomics features and spectral analyses that way).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import glob as globmod
 import inspect
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import batch, filters
+from .output_folder import check_name, check_unique_names
 
 __all__ = ["Pipeline", "Step", "Sink", "load_spec", "register_step", "register_sink", "STEPS", "SINKS",
            "SOURCES", "SpecError"]
@@ -92,6 +95,10 @@ class Step:
     units: str = "physical"
 
     def check(self, where):
+        try:
+            check_name(self.name, f"{where}: output `name`")
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
         if self.kind not in STEPS:
             raise SpecError(f"{where}: unknown step {self.kind!r}; steps are {sorted(STEPS)}")
         function, planner = STEPS[self.kind]
@@ -125,6 +132,11 @@ class Sink:
         unknown = [k for k in self.options if k not in allowed]
         if unknown:
             raise SpecError(f"{where} ({self.kind}): unknown option {unknown[0]!r}; allowed: {sorted(allowed)}")
+        if "store" in self.options:
+            try:
+                check_name(self.options["store"], f"{where} ({self.kind}): `store`")
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
 
 
 @dataclass
@@ -186,19 +198,25 @@ class Pipeline:
         """The cases: dicts with ``id``, ``image`` and ``mask`` (a path or None)."""
         return _source_items(self.source, Path(self.base))
 
-    def run(self, *, client=None, scheduler=None, retries=1, n_workers=None, progress=True, out=None):
+    def run(self, *, client=None, scheduler=None, retries=1, n_workers=None, progress=True, out=None, force=False):
         """Run every case through the steps and sinks on :func:`sep3d.batch.run`.
+
+        A rerun into the same `out` skips the cases whose outputs exist and whose
+        fingerprint (the steps and sinks, the input files' size and time, sep3d's version)
+        is unchanged; `force` recomputes every case. Paths are made absolute here, so
+        workers started in another folder read and write the same files.
 
         Returns the batch :class:`~sep3d.batch.Report`: ``.done`` maps each case id to
         ``{"outputs": {name: [paths]}, "shape": ..., "spacing": ..., "seconds": ...}``.
         """
-        out_dir = Path(out or self.out)
-        if not out_dir.is_absolute():
-            out_dir = Path.cwd() / out_dir
+        out_dir = Path(out or self.out).expanduser().absolute()
         cases = self.items()
         step = functools.partial(run_case, self.steps, self.sinks)
+        section = {"steps": [dataclasses.asdict(s) for s in self.steps],
+                   "sinks": [dataclasses.asdict(s) for s in self.sinks]}
         return batch.run(cases, step, out_dir, client=client, scheduler=scheduler, retries=retries,
-                         n_workers=n_workers, progress=progress, key=lambda case: case["id"])
+                         n_workers=n_workers, progress=progress, key=lambda case: case["id"],
+                         fingerprint=functools.partial(case_fingerprint, section=section), force=force)
 
 
 def _named(steps):
@@ -216,43 +234,107 @@ def _named(steps):
     return out
 
 
+def _case_id(value, where):
+    try:
+        return check_name(value, "case ID")
+    except ValueError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def read_cohort_csv(path, *, need_mask=False):
+    """The cases of a cohort CSV (PyRadiomics' batch columns) as dicts ``{id, image, mask, label}``.
+
+    Columns: ``Image``, ``Mask`` (required when `need_mask`), optional ``Label`` and
+    ``ID``. Relative paths are relative to the CSV's folder and returned absolute. A
+    UTF-8 byte-order mark (Excel's "CSV UTF-8") and spaces around column names are
+    ignored; a ``Label`` may be written ``1`` or ``1.0``. IDs default to ``case_<n>``.
+
+    Raises
+    ------
+    SpecError
+        A missing column, an empty file, a bad cell (the message names the line and
+        the column), an unsafe or repeated ID.
+    """
+    path = Path(path).absolute()
+    if not path.is_file():
+        raise SpecError(f"the cohort CSV does not exist: {path}")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        reader.fieldnames = [(name or "").strip() for name in (reader.fieldnames or [])]
+        rows = [(reader.line_num, row) for row in reader]
+    columns = reader.fieldnames
+    need = ["Image", "Mask"] if need_mask else ["Image"]
+    missing = [c for c in need if c not in columns]
+    if missing or not rows:
+        raise SpecError(f"{path}: a cohort CSV needs the columns {need} (PyRadiomics' batch columns Image, "
+                        f"Mask, optional Label and ID) and at least one row; got columns {columns} and "
+                        f"{len(rows)} row(s)")
+
+    def cell(row, column):
+        value = row.get(column)
+        return value.strip() if isinstance(value, str) else None
+
+    def resolve(value):
+        p = Path(os.path.expanduser(value))
+        return str(p if p.is_absolute() else path.parent / p)
+
+    cases = []
+    for i, (line, row) in enumerate(rows):
+        where = f"{path.name}, line {line}"
+        image, mask = cell(row, "Image"), cell(row, "Mask")
+        if not image:
+            raise SpecError(f"{where}, column Image: empty (every row needs an image path)")
+        if need_mask and not mask:
+            raise SpecError(f"{where}, column Mask: empty (every row needs a mask path)")
+        label = cell(row, "Label")
+        if label:
+            try:
+                number = float(label)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number) or number != int(number):
+                raise SpecError(f"{where}, column Label: {label!r} is not an integer label value")
+            label = int(number)
+        else:
+            label = None
+        case_id = cell(row, "ID") or f"case_{i + 1}"
+        cases.append({"id": _case_id(case_id, f"{where}, column ID"), "image": resolve(image),
+                      "mask": resolve(mask) if mask else None, "label": label})
+    try:
+        check_unique_names([c["id"] for c in cases], f"{path.name}: the IDs")
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    return cases
+
+
 def _source_items(source, base):
+    base = Path(base).absolute()  # workers may run in another folder: every path is absolute
+
     def resolve(p):
         p = Path(os.path.expanduser(str(p)))
         return str(p if p.is_absolute() else base / p)
 
-    def from_path(path, mask=None, case_id=None):
+    def from_path(path, mask=None, case_id=None, where="`source`"):
         name = Path(path).name
         for suffix in (".nii.gz", ".nrrd", ".nii", ".mha", ".mhd", ".npy"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
                 break
-        return {"id": case_id or name, "image": path, "mask": mask}
+        return {"id": _case_id(case_id or name, where), "image": path, "mask": mask}
 
     if "files" in source:
         files = source["files"]
         if isinstance(files, str) or not files:
             raise SpecError("`source.files` must be a non-empty list of paths")
-        items = [from_path(resolve(f)) for f in files]
+        items = [from_path(resolve(f), where=f"source.files[{i}]") for i, f in enumerate(files)]
     elif "glob" in source:
         pattern = resolve(source["glob"])
-        items = [from_path(p) for p in sorted(globmod.glob(pattern))]
+        items = [from_path(p, where=f"`source.glob` match {p}") for p in sorted(globmod.glob(pattern))]
         if not items:
             raise SpecError(f"`source.glob` matches no file: {pattern}")
     elif "cohort" in source:
-        path = Path(resolve(source["cohort"]))
-        if not path.exists():
-            raise SpecError(f"`source.cohort` does not exist: {path}")
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or "Image" not in rows[0]:
-            raise SpecError(f"`source.cohort` must be a CSV with an 'Image' column (PyRadiomics batch "
-                            f"columns: Image, Mask, ID); got columns {list(rows[0]) if rows else []}")
-        items = []
-        for i, row in enumerate(rows):
-            mask = row.get("Mask") or None
-            items.append(from_path(resolve(row["Image"]), resolve(mask) if mask else None,
-                                   row.get("ID") or f"case-{i + 1}"))
+        items = [{"id": c["id"], "image": c["image"], "mask": c["mask"]}
+                 for c in read_cohort_csv(resolve(source["cohort"]))]
     else:
         from . import datasets
 
@@ -269,10 +351,20 @@ def _source_items(source, base):
             if source.get("fallback") != "synthetic":
                 raise
             items = [{"id": f"synthetic-{i}", "image": f"synthetic:{i}", "mask": None} for i in range(len(names))]
-    ids = [it["id"] for it in items]
-    if len(set(ids)) != len(ids):
-        raise SpecError(f"`source` gives two cases the same id: {sorted({i for i in ids if ids.count(i) > 1})}")
+    try:
+        check_unique_names([it["id"] for it in items], "`source` gives the cases")
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     return items
+
+
+def case_fingerprint(case, section):
+    """What produced a case's outputs: `section` (the spec's steps/params), its input files, the version."""
+    from . import __version__
+
+    inputs = {k: batch.file_stamp(case.get(k)) if case.get(k) and not str(case.get(k)).startswith("synthetic:")
+              else case.get(k) for k in ("image", "mask")}
+    return {"section": section, "inputs": inputs, "label": case.get("label"), "sep3d": __version__}
 
 
 def _read_case(case):
@@ -379,11 +471,19 @@ def load_spec(path, **overrides):
     """
     import yaml
 
-    path = Path(path)
-    if not path.exists():
+    path = Path(path).expanduser().absolute()
+    if not path.is_file():
         raise FileNotFoundError(f"pipeline spec not found: {path}")
-    with open(path) as fh:
-        spec = yaml.safe_load(fh)
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            spec = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     if not isinstance(spec, dict):
         raise SpecError(f"{path}: a pipeline spec is a mapping with keys source, steps, sinks, out")
     spec.update({k: v for k, v in overrides.items() if v is not None})

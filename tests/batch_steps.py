@@ -44,3 +44,8 @@ def engine_threads(_):
     with dask.config.set(scheduler="sync"):
         sep3d.gaussian(lazy, 1.0).compute()
     return sep3d.get_num_threads()
+
+
+def same_name_step(item, folder):
+    """Every item writes the same file name (a badly named output): the second must not overwrite the first."""
+    (Path(folder) / "result.txt").write_text(str(item))

@@ -66,7 +66,7 @@ def test_failures_are_recorded_and_good_items_finish(tmp_path, inprocess_client)
     assert set(manifest["done"]) == set(volumes)
     assert manifest["failed"][items[-1]]["error"].startswith(("ValueError", "OSError", "EOFError"))
     assert "Traceback" in manifest["failed"][items[-1]]["traceback"]
-    assert not (out / ".staging").exists()
+    assert not (out / ".sep3d" / "staging").exists()
 
 
 def test_rerun_skips_done_items_and_retries_failed_ones(tmp_path, inprocess_client):
@@ -89,7 +89,7 @@ def test_a_failing_step_leaves_nothing_half_written(tmp_path, inprocess_client):
     report = batch.run(["a", "b"], half_written, tmp_path, client=inprocess_client, retries=0,
                        progress=False)
     assert set(report.failed) == {"a", "b"} and "OSError: disk trouble on a" == report.failed["a"]
-    assert sorted(os.listdir(tmp_path)) == [batch.MANIFEST]
+    assert sorted(os.listdir(tmp_path)) == [".sep3d", batch.MANIFEST]
 
 
 def test_records_with_paths_are_published_into_out_dir(tmp_path, inprocess_client):

@@ -34,38 +34,24 @@ class CaseError(ValueError):
 def read_cohort(path):
     """The cases of a PyRadiomics batch CSV as dicts ``{id, image, mask, label}``.
 
+    Columns ``Image``, ``Mask``, optional ``Label`` (``1`` or ``1.0``) and ``ID``;
+    relative paths are relative to the CSV and returned absolute; a UTF-8 byte-order
+    mark is ignored (see :func:`sep3d.pipeline.read_cohort_csv`).
+
     Raises
     ------
     FileNotFoundError
         `path` does not exist.
     ValueError
-        No ``Image``/``Mask`` column, no rows, or two rows with the same ``ID``.
+        No ``Image``/``Mask`` column, no rows, a bad cell (named by line and column), an
+        unsafe ID (``/``, ``..``) or two rows with the same ``ID``.
     """
+    from ..pipeline import read_cohort_csv
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"`cohort` does not exist: {path}")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    columns = list(rows[0]) if rows else []
-    if not rows or "Image" not in columns or "Mask" not in columns:
-        raise ValueError(f"`cohort` must be a CSV with PyRadiomics' batch columns Image, Mask (optional Label, "
-                         f"ID) and at least one row; got columns {columns}")
-    base = path.parent
-    cases = []
-    for i, row in enumerate(rows):
-        def resolve(value):
-            if not value:
-                return None
-            p = Path(os.path.expanduser(value.strip()))
-            return str(p if p.is_absolute() else base / p)
-
-        label = (row.get("Label") or "").strip()
-        cases.append({"id": (row.get("ID") or "").strip() or f"case_{i + 1}", "image": resolve(row["Image"]),
-                      "mask": resolve(row["Mask"]), "label": int(label) if label else None})
-    ids = [c["id"] for c in cases]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"`cohort` has repeated IDs: {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
-    return cases
+    return read_cohort_csv(path, need_mask=True)
 
 
 def read_volume(path, what):
@@ -181,7 +167,7 @@ def write_table(rows, path):
 
 
 def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_workers=None, retries=0,
-                   progress=True):
+                   progress=True, force=False):
     """Extract features for every case of `cohort`; one row per case into `out`.
 
     Parameters
@@ -193,9 +179,14 @@ def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_worker
     out : str or Path
         ``features.csv`` or ``features.parquet``. Per-case rows are kept in
         ``<out stem>.cases/`` (the batch manifest too), failures in ``<out stem>-failures.csv``.
+        An existing `out` that sep3d did not write is refused before any work.
     client, scheduler, n_workers, retries, progress
         As for :func:`sep3d.batch.run` (`retries` defaults to 0 here: a bad case fails
         the same way every time).
+    force : bool, optional
+        Extract every case again. Otherwise a rerun extracts only the cases whose
+        fingerprint changed: the params (file content), the image/mask files (size and
+        time), the label, sep3d's and PyRadiomics' versions.
 
     Returns
     -------
@@ -210,40 +201,73 @@ def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_worker
         `cohort` or `params` file missing.
     ValueError
         Bad cohort CSV, a params file PyRadiomics rejects, a bad `out` suffix.
+    sep3d.output_folder.OutputConflict
+        `out` exists and was not written by sep3d.
+    sep3d.output_folder.OutputFolderBusy
+        Another run writes the same `out`.
     """
     import functools
 
     from .. import batch
+    from ..output_folder import OutputFolder, check_name, check_unique_names
+    from ..pipeline import case_fingerprint
     from . import register
 
     register()
-    out = Path(out)
+    out = Path(out).expanduser().absolute()
     if out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"`out` must end in .csv or .parquet; got {out.name!r}")
     if not isinstance(params, dict):
-        params = Path(params).resolve()
+        params = Path(params).expanduser().resolve()
         if not params.exists():
             raise FileNotFoundError(f"`params` does not exist: {params}")
     _validate_params(params)
     cases = read_cohort(cohort) if not isinstance(cohort, list) else cohort
-    folder = out.with_name(out.stem + ".cases")
-    step = functools.partial(extract_case, params if isinstance(params, dict) else str(params))
-    report = batch.run(cases, step, folder, client=client, scheduler=scheduler, retries=retries,
-                       n_workers=n_workers, progress=progress, key=lambda case: case["id"])
-    rows = []
     for case in cases:
-        paths = report.done.get(case["id"])
-        if paths:
-            with open(paths[0]) as fh:
-                rows.append(json.load(fh))
-    if rows:
-        write_table(rows, out)
+        check_name(case.get("id"), "a case `id`")
+    check_unique_names([case["id"] for case in cases], "the case IDs")
     failures = out.with_name(out.stem + "-failures.csv")
-    if report.failed:
-        write_table([{"ID": k, "error": v} for k, v in report.failed.items()], failures)
-    elif failures.exists():
-        failures.unlink()
+    step = functools.partial(extract_case, params if isinstance(params, dict) else str(params))
+    section = {"params": params if isinstance(params, dict) else _file_digest(params),
+               "pyradiomics": _pyradiomics_version()}
+    with OutputFolder(out.with_name(out.stem + ".cases"), what="sep3d radiomics") as folder:
+        folder.check(out, "<table>")  # a file the user owns (the cohort CSV itself...) is refused up front
+        folder.check(failures, "<failures>")
+        report = batch.run(cases, step, folder, client=client, scheduler=scheduler, retries=retries,
+                           n_workers=n_workers, progress=progress, key=lambda case: case["id"],
+                           fingerprint=functools.partial(case_fingerprint, section=section), force=force)
+        rows = []
+        for case in cases:
+            paths = report.done.get(case["id"])
+            if paths:
+                with open(paths[0]) as fh:
+                    rows.append(json.load(fh))
+        if rows:
+            write_table(rows, folder.claim(out, "<table>"))
+        else:
+            folder.release(out)  # no case extracted: no table from an earlier run pretends otherwise
+        if report.failed:
+            write_table([{"ID": k, "error": v} for k, v in report.failed.items()], folder.claim(failures, "<failures>"))
+        else:
+            folder.release(failures)
     return rows, report
+
+
+def _file_digest(path):
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _pyradiomics_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("pyradiomics", "pyradiomics-bhklab"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def _validate_params(params):
@@ -271,7 +295,7 @@ class RadiomicsPipeline:
         self.name, self.base = name, Path(base or Path.cwd())
         self.source = source
         params = Path(params)
-        self.params = params if params.is_absolute() else self.base / params
+        self.params = (params if params.is_absolute() else self.base / params).absolute()
         if not self.params.exists():
             raise SpecError(f"`radiomics.params` does not exist: {self.params}")
         self.out = Path(out)
@@ -300,19 +324,19 @@ class RadiomicsPipeline:
         from ..pipeline import SpecError, _source_items
 
         if "cohort" in (self.source or {}):
-            path = Path(self.source["cohort"])
-            return read_cohort(path if path.is_absolute() else self.base / path)
+            path = Path(self.source["cohort"]).expanduser()
+            return read_cohort(path if path.is_absolute() else self.base.absolute() / path)
         cases = _source_items(self.source, self.base)
         if any(c["image"].startswith("synthetic:") for c in cases):
             raise SpecError("a radiomics pipeline needs real cases with masks (no synthetic fallback)")
         return [{"id": c["id"], "image": c["image"], "mask": c["mask"], "label": None} for c in cases]
 
-    def run(self, *, client=None, scheduler=None, retries=0, n_workers=None, progress=True, out=None):
+    def run(self, *, client=None, scheduler=None, retries=0, n_workers=None, progress=True, out=None, force=False):
         out = Path(out) if out else self.out
         if out.suffix not in (".csv", ".parquet"):
             out = out / "features.csv"
         return extract_cohort(self.items(), self.params, out, client=client, scheduler=scheduler,
-                              n_workers=n_workers, retries=retries, progress=progress)
+                              n_workers=n_workers, retries=retries, progress=progress, force=force)
 
 
 def table_head(rows, n=5, features=("original_firstorder_Mean",)):

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..output_folder import check_name
 from ..pipeline import SpecError, _check_sections, _single_key
 
 __all__ = ["ScenePipeline", "STEP_KINDS", "SINK_KINDS", "from_spec"]
@@ -58,6 +59,7 @@ STEP_KINDS = {
 #: sink kinds and their options
 SINK_KINDS = ("geotiff", "zarr", "quicklook")
 _FIT_STEPS = ("pca", "mnf")
+_SCENE_KEY = "<scene>"  # the owner of a scene run's files in its output folder's ledger
 
 
 @dataclass
@@ -106,6 +108,10 @@ class ScenePipeline:
                 raise SpecError(f"steps[{i}] ({step.kind}): `input` {step.input!r} is not a cube")
             if step.name in names:
                 raise SpecError(f"steps[{i}] ({step.kind}): output name {step.name!r} is used twice")
+            try:
+                check_name(step.name, f"steps[{i}] ({step.kind}): output `name`")
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
             if step.kind == "spatial_spectral":
                 from ..cube_filters import plan_spatial_spectral
 
@@ -140,38 +146,59 @@ class ScenePipeline:
 
     # -- running -------------------------------------------------------------------
 
-    def run(self, *, out=None, client=None, scheduler=None, n_workers=None, retries=1, progress=True):
-        """Run the pipeline; returns a dict with the written paths, timings and (tiled) the batch report."""
+    def run(self, *, out=None, client=None, scheduler=None, n_workers=None, retries=1, progress=True, force=False):
+        """Run the pipeline; returns a dict with the written paths, timings and (tiled) the batch report.
+
+        The run holds `out`'s lock and writes only its own outputs there (a file of the same
+        name it did not write is refused, see :mod:`sep3d.output_folder`). Tiled reruns skip
+        the tiles whose fingerprint (steps, scene file, window, version) is unchanged;
+        `force` recomputes them all.
+        """
+        from ..output_folder import OutputFolder
+
         start = time.perf_counter()
-        out_dir = Path(out or self.out)
-        if not out_dir.is_absolute():
-            out_dir = Path.cwd() / out_dir
+        out_dir = Path(out or self.out).expanduser().absolute()
         out_dir.mkdir(parents=True, exist_ok=True)
-        path, truth = self._scene_path(out_dir)
+        with OutputFolder(out_dir, what="sep3d scene") as folder:
+            keep = []
+
+            def target(name):
+                """The path of an output file of this run, claimed in the folder's ledger."""
+                keep.append(name)
+                return folder.claim(out_dir / name, _SCENE_KEY)
+
+            summary = self._run_in(out_dir, target, client, scheduler, n_workers, retries, progress, force)
+            if "report" not in summary or not summary["report"].failed:
+                folder.drop(_SCENE_KEY, keep)  # outputs of steps no longer in the spec
+        summary["seconds"] = round(time.perf_counter() - start, 2)
+        return summary
+
+    def _run_in(self, out_dir, target, client, scheduler, n_workers, retries, progress, force):
+        path, truth = self._scene_path(target)
         from ..io import open_raster
 
         cube = open_raster(path, chunks=self._chunks())
-        context = {"truth": truth, "base": Path(self.base)}
+        context = {"truth": truth, "base": Path(self.base).absolute()}
         fitted, tables, seconds = self._global(cube, context)
         written = {}
         for name, table in tables.items():
-            written[name] = [str(write_table(table, out_dir / f"{name}.csv"))]
+            written[name] = [str(write_table(table, target(f"{name}.csv")))]
         report = None
         if self.tiles is None:
             outputs = run_steps(self.steps, cube, fitted, context, {})  # lazy: computed as it is written
-            written.update(self._write(outputs, out_dir, seconds))
+            written.update(self._write(outputs, target, seconds))
             if "quicklook" in self.sinks:
-                written["quicklook"] = [str(quicklook(cube, outputs, tables, truth, out_dir / "quicklook.png",
+                written["quicklook"] = [str(quicklook(cube, outputs, tables, truth, target("quicklook.png"),
                                                       **(self.sinks["quicklook"] or {})))]
         else:
-            report, tile_written = self._run_tiles(path, cube, fitted, context, out_dir, client, scheduler,
-                                                   n_workers, retries, progress)
+            report, tile_written = self._run_tiles(path, cube, fitted, context, out_dir, target, client, scheduler,
+                                                   n_workers, retries, progress, force)
             written.update(tile_written)
-        summary = {"scene": str(path), "shape": list(cube.shape), "outputs": written,
-                   "step_seconds": seconds, "seconds": round(time.perf_counter() - start, 2)}
+        summary = {"scene": str(path), "shape": list(cube.shape), "outputs": written, "step_seconds": seconds}
         if report is not None:
             summary["tiles"] = {"done": len(report.done), "failed": len(report.failed),
-                                "skipped": len(report.skipped), "manifest": str(report.manifest)}
+                                "skipped": len(report.skipped), "changed": len(report.changed),
+                                "manifest": str(report.manifest)}
             summary["report"] = report
         return summary
 
@@ -180,11 +207,11 @@ class ScenePipeline:
         chunks.setdefault("band", -1)
         return chunks
 
-    def _scene_path(self, out_dir):
+    def _scene_path(self, target):
         (kind, value), = self.scene.items()
         if kind == "file":
-            path = Path(value)
-            path = path if path.is_absolute() else Path(self.base) / path
+            path = Path(value).expanduser()
+            path = path if path.is_absolute() else Path(self.base).absolute() / path
             if not path.exists():
                 raise FileNotFoundError(f"`scene.file` does not exist: {path}")
             return path, None
@@ -195,7 +222,7 @@ class ScenePipeline:
         if "shape" in args:
             args["shape"] = tuple(args["shape"])
         cube, truth = synthetic_cube(**args)
-        path = out_dir / "scene.tif"
+        path = target("scene.tif")
         write_raster(cube, path)
         return path, truth
 
@@ -221,14 +248,14 @@ class ScenePipeline:
                 time.perf_counter() - t0, 3)
         return fitted, tables, seconds
 
-    def _write(self, outputs, folder, seconds):
+    def _write(self, outputs, target, seconds):
         from ..io import write_raster
 
         written = {}
         for kind, suffix in (("geotiff", ".tif"), ("zarr", ".zarr")):
             for name in self.sinks.get(kind) or []:
                 t0 = time.perf_counter()
-                written.setdefault(name, []).append(str(write_raster(outputs[name], folder / f"{name}{suffix}")))
+                written.setdefault(name, []).append(str(write_raster(outputs[name], target(f"{name}{suffix}"))))
                 seconds[f"{name} -> {kind}"] = round(time.perf_counter() - t0, 3)
         return written
 
@@ -254,10 +281,12 @@ class ScenePipeline:
         return [(y0, min(ny, y0 + size), x0, min(nx, x0 + size))
                 for y0 in range(0, ny, size) for x0 in range(0, nx, size)]
 
-    def _run_tiles(self, path, cube, fitted, context, out_dir, client, scheduler, n_workers, retries, progress):
+    def _run_tiles(self, path, cube, fitted, context, out_dir, target, client, scheduler, n_workers, retries,
+                   progress, force):
+        import dataclasses
         import functools
 
-        from .. import batch
+        from .. import __version__, batch
 
         halo = self.halo(cube)
         ny, nx = cube.sizes["y"], cube.sizes["x"]
@@ -269,8 +298,13 @@ class ScenePipeline:
         rasters = list(dict.fromkeys(rasters))
         step = functools.partial(run_tile, self.steps, fitted, {"truth": context["truth"],
                                                                 "base": str(context["base"])}, rasters)
+        (kind, value), = self.scene.items()
+        section = {"steps": [dataclasses.asdict(s) for s in self.steps], "rasters": rasters,
+                   "scene": value if kind == "synthetic_cube" else batch.file_stamp(path),
+                   "files": _referenced_files(self.steps, context), "sep3d": __version__}
         report = batch.run(items, step, out_dir / "tiles", client=client, scheduler=scheduler, retries=retries,
-                           n_workers=n_workers, progress=progress, key=lambda it: it["id"])
+                           n_workers=n_workers, progress=progress, key=lambda it: it["id"],
+                           fingerprint=functools.partial(_tile_fingerprint, section=section), force=force)
         written = {}
         if report.failed:
             return report, written
@@ -279,8 +313,27 @@ class ScenePipeline:
             for item in items:
                 record = report.done[item["id"]]
                 parts.append((Path(out_dir / "tiles" / record["outputs"][name]), item["window"]))
-            written[name] = [str(mosaic(parts, out_dir / f"{name}.tif", (ny, nx)))]
+            written[name] = [str(mosaic(parts, target(f"{name}.tif"), (ny, nx)))]
         return report, written
+
+
+def _tile_fingerprint(item, section):
+    return {"tile": [item["window"], item["read"]], **section}
+
+
+def _referenced_files(steps, context):
+    """Size and time of the files the steps name (label rasters, spectral libraries)."""
+    from ..batch import file_stamp
+
+    stamps = {}
+    for step in steps:
+        for value in step.args.values():
+            if isinstance(value, str) and value != "truth":
+                path = Path(value).expanduser()
+                path = path if path.is_absolute() else Path(context["base"]) / path
+                if path.exists():
+                    stamps[value] = file_stamp(path)
+    return stamps
 
 
 def run_tile(steps, fitted, context, rasters, item, folder):
