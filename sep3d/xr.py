@@ -14,6 +14,12 @@ Importing :mod:`sep3d` registers ``.sep3d`` on every DataArray and Dataset::
 - The result keeps the name, attrs, coordinates (rioxarray's ``spatial_ref``, hence CRS
   and transform) and the array type: NumPy stays NumPy, dask stays lazy (one overlap
   graph per filter, see :mod:`sep3d.chunked`), CuPy stays on the device.
+- A filter makes new values, so the result keeps nothing of how the input's file stored
+  its values: no ``.encoding`` (dtype, ``_FillValue``, scale/offset, chunks; only
+  ``grid_mapping``) and none of the attributes :data:`STORAGE_ATTRS` (``_FillValue``
+  only when it is NaN, the nodata marker of float data). :func:`sep3d.io.write_raster`
+  then writes the result as the float array it is, not rounded into the source's
+  integers.
 - On a Dataset, a filter runs on the chosen `variables` (default: every data variable
   having all the filtered dimensions); the other variables are kept as they are.
 """
@@ -24,13 +30,35 @@ import xarray as xr
 
 from . import filters
 
-__all__ = ["Sep3dDataArrayAccessor", "Sep3dDatasetAccessor", "coordinate_spacing", "UNITS", "FILTERS"]
+__all__ = ["Sep3dDataArrayAccessor", "Sep3dDatasetAccessor", "coordinate_spacing", "UNITS", "FILTERS",
+           "STORAGE_ATTRS", "is_nan_value"]
 
 #: Accepted values of ``units``.
 UNITS = ("coords", "pixels")
 
 #: Dimensions a scalar argument does not filter by default.
 SPECTRAL_DIMS = ("band",)
+
+#: Attributes that describe how the input's values were stored (packing, fill codes, the
+#: range of the stored numbers): a filter result does not inherit them.
+STORAGE_ATTRS = ("_FillValue", "missing_value", "scale_factor", "add_offset", "valid_range", "valid_min",
+                 "valid_max")
+
+
+def is_nan_value(value):
+    """True for a NaN scalar; False for anything else (a number, a string, None)."""
+    try:
+        return bool(np.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_result(out):
+    """`out` (a filter result built from the input) without the input's storage encoding."""
+    out.encoding = {k: v for k, v in out.encoding.items() if k == "grid_mapping"}
+    out.attrs = {k: v for k, v in out.attrs.items()
+                 if k not in STORAGE_ATTRS or (k == "_FillValue" and is_nan_value(v))}
+    return out
 
 
 def coordinate_spacing(obj, dim, rtol=1e-5):
@@ -121,12 +149,12 @@ class _Call:
     def wrap(self, data, leading=None):
         """The result as a DataArray with the input's name, attrs and coordinates."""
         if leading is None:
-            return self.obj.copy(data=data)
+            return _as_result(self.obj.copy(data=data))
         dim, labels = leading
         coords = {k: v for k, v in self.obj.coords.items()}
         coords[dim] = labels
-        return xr.DataArray(data, dims=(dim,) + self.obj.dims, coords=coords, name=self.obj.name,
-                            attrs=dict(self.obj.attrs))
+        return _as_result(xr.DataArray(data, dims=(dim,) + self.obj.dims, coords=coords, name=self.obj.name,
+                                       attrs=dict(self.obj.attrs)))
 
 
 class Sep3dDataArrayAccessor:
@@ -270,7 +298,7 @@ class Sep3dDataArrayAccessor:
         data = spatial_spectral(self._obj.data, spatial=spatial, spectral=spectral, band_axis=band_axis,
                                 wavelengths=self._wavelengths(band_dim, wavelength, units), spacing=spacing,
                                 mode=mode, cval=cval, nodata=nodata, backend=backend)
-        return self._obj.copy(data=-data if sign < 0 else data)
+        return _as_result(self._obj.copy(data=-data if sign < 0 else data))
 
     def depthwise_separable(self, pointwise, *, spatial=None, bias=None, band_dim="band", out_dim="component",
                             units="coords", mode="reflect", cval=0.0, nodata="normalize", backend="auto"):
@@ -300,7 +328,7 @@ class Sep3dDataArrayAccessor:
         coords = {k: v for k, v in obj.coords.items() if band_dim not in v.dims}
         if labels is not None:
             coords[out_dim] = labels
-        return xr.DataArray(data, dims=dims, coords=coords, name=obj.name, attrs=dict(obj.attrs))
+        return _as_result(xr.DataArray(data, dims=dims, coords=coords, name=obj.name, attrs=dict(obj.attrs)))
 
 
 def _spatial_orders(spatial, n):

@@ -194,17 +194,10 @@ def test_write_replaces_an_existing_target_and_a_failed_write_leaves_it(tmp_path
     write_raster(truth.labels.astype(np.float32), path)
     write_raster(cube, path)  # replaced
     assert open_raster(path).sizes["band"] == 6
-    with pytest.raises(ValueError, match="`nodata` is required to write float data as int16"):
-        write_raster(_int16_encoded(cube), path)  # fails inside the write
+    with pytest.raises(ValueError, match="`dtype` int16 has no NaN"):
+        write_raster(cube, path, dtype="int16")  # refused before anything is written
     assert_same_raster(open_raster(path, chunks=None), cube)  # still the old file
     no_leftovers(tmp_path, ["cube.tif"])
-
-
-def _int16_encoded(cube):
-    out = cube.copy()
-    out.encoding = {"dtype": "int16"}
-    out.attrs = {k: v for k, v in out.attrs.items() if k != "_FillValue"}
-    return out
 
 
 # --------------------------------------------------------------------------- other writers
@@ -233,14 +226,17 @@ def test_envi_from_spectral_python_gives_nm_wavelengths_and_nan_for_the_ignore_v
         cube.close()
 
 
-def test_envi_int16_written_back_as_geotiff_keeps_its_dtype_and_ignore_value(tmp_path):
+def test_envi_int16_written_back_as_geotiff_as_float32_or_as_int16_when_asked(tmp_path):
     bands_last = np.arange(5 * 6 * 3, dtype=np.int16).reshape(5, 6, 3)
     bands_last[0, 0, :] = -9999
     save_envi(tmp_path / "scene.hdr", bands_last, {
         "wavelength": [450, 550, 650], "wavelength units": "Nanometers", "data ignore value": -9999,
         "map info": ["UTM", "1", "1", "500000", "4600000", "30", "30", "33", "North", "WGS-84", "units=Meters"]})
     cube = open_raster(tmp_path / "scene.hdr")
-    path = write_raster(cube, tmp_path / "scene.tif")
+    with rasterio.open(write_raster(cube, tmp_path / "float.tif")) as src:  # the values it holds: float32
+        assert src.dtypes == ("float32",) * 3 and np.isnan(src.nodata)
+        np.testing.assert_array_equal(src.read(), cube.values)
+    path = write_raster(cube, tmp_path / "scene.tif", dtype="int16")  # the source's nodata code by default
     with rasterio.open(path) as src:
         assert src.dtypes == ("int16",) * 3 and src.nodata == -9999
         np.testing.assert_array_equal(src.read(), np.moveaxis(bands_last, -1, 0))
@@ -251,14 +247,14 @@ def test_envi_int16_written_back_as_geotiff_keeps_its_dtype_and_ignore_value(tmp
 
 
 @pytest.mark.parametrize("fmt", ("nc", "zarr"))
-def test_envi_int16_written_to_netcdf_and_zarr_stays_int16_with_its_fill(tmp_path, fmt):
+def test_envi_int16_written_to_netcdf_and_zarr_as_int16_when_asked_keeps_its_fill(tmp_path, fmt):
     bands_last = np.arange(5 * 6 * 2, dtype=np.int16).reshape(5, 6, 2)
     bands_last[2, 3, :] = -9999
     save_envi(tmp_path / "scene.hdr", bands_last, {
         "wavelength": [0.5, 0.6], "wavelength units": "um", "data ignore value": -9999,
         "map info": ["UTM", "1", "1", "500000", "4600000", "30", "30", "33", "North", "WGS-84", "units=Meters"]})
     cube = open_raster(tmp_path / "scene.hdr", chunks=None)
-    path = write_raster(cube, tmp_path / f"scene.{fmt}")
+    path = write_raster(cube, tmp_path / f"scene.{fmt}", dtype="int16")
     raw = xr.open_dataset(path, engine="h5netcdf" if fmt == "nc" else "zarr", mask_and_scale=False)
     assert raw[cube.name or "raster"].dtype == np.int16
     assert raw[cube.name or "raster"].attrs["_FillValue"] == -9999
@@ -299,12 +295,12 @@ def test_envi_without_wavelengths_and_a_multiline_list(tmp_path):
     np.testing.assert_array_equal(open_raster(header, chunks=None).wavelength.values, [400.0, 500.0, 600.0])
 
 
-def test_envi_band_names_stay_as_descriptions(tmp_path):
+def test_envi_band_names_become_a_band_name_coordinate(tmp_path):
     data = np.zeros((2, 4, 5), np.float32)
     _, header = write_envi_by_hand(tmp_path, data, "band names = {Blue, Red}\nwavelength = {450, 650}\n")
     cube = open_raster(header, chunks=None)
     np.testing.assert_array_equal(cube.wavelength.values, [450.0, 650.0])
-    assert [name.split()[0] for name in cube.attrs["long_name"]] == ["Blue", "Red"]
+    assert cube.band_name.values.tolist() == ["Blue", "Red"] and "long_name" not in cube.attrs
 
 
 def test_geotiff_from_plain_rasterio_with_nodata_and_descriptions(tmp_path):
@@ -436,19 +432,20 @@ def test_write_raster_errors(tmp_path):
     for bad in (0, 100, True, 16.0):
         with pytest.raises(ValueError, match="`blocksize` must be a positive multiple of 16"):
             write_raster(cube, tmp_path / "x.tif", blocksize=bad)
-    with pytest.raises(ValueError, match=r"`nodata` must be an integer in the range of the output dtype int16 "
-                                         r"\[-32768, 32767\]; got 100000"):
-        write_raster(_int16_encoded(cube), tmp_path / "x.tif", nodata=100000)
-    with pytest.raises(ValueError, match="`nodata` must be an integer in the range .* got 0.5"):
-        write_raster(_int16_encoded(cube), tmp_path / "x.tif", nodata=0.5)
+    with pytest.raises(ValueError, match=r"`nodata` 100000 does not fit `dtype` int16 \[-32768, 32767\]"):
+        write_raster(cube, tmp_path / "x.tif", dtype="int16", nodata=100000)
+    with pytest.raises(ValueError, match=r"`nodata` 0.5 does not fit `dtype` int16 \[-32768, 32767\]"):
+        write_raster(cube, tmp_path / "x.tif", dtype="int16", nodata=0.5)
     no_leftovers(tmp_path, [])
 
 
-def test_float_data_with_integer_encoding_and_a_nodata_code(tmp_path):
+def test_integral_float_data_written_as_int16_when_asked_with_a_nodata_code(tmp_path):
     cube, _ = small_cube()
     scaled = (cube * 10000).round()
-    scaled.encoding = {"dtype": "int16"}
-    path = write_raster(scaled, tmp_path / "int.tif", nodata=-9999)
+    scaled.encoding = {"dtype": "int16"}  # an encoding is not a request: float32 by default
+    with rasterio.open(write_raster(scaled, tmp_path / "float.tif")) as src:
+        assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+    path = write_raster(scaled, tmp_path / "int.tif", dtype="int16", nodata=-9999)
     with rasterio.open(path) as src:
         assert src.dtypes[0] == "int16" and src.nodata == -9999
         raw = src.read()
@@ -573,14 +570,20 @@ def test_dask_cube_written_to_geotiff_under_a_distributed_client(tmp_path):
     assert_same_raster(open_raster(path, chunks=None), cube.compute())
 
 
-def test_float_data_written_as_integers_is_rounded_and_clipped(tmp_path):
+def test_float_data_written_as_integers_is_refused_not_rounded_or_clipped(tmp_path):
     cube, _ = synthetic_cube((2, 8, 8), nodata=False)
     data = np.zeros((2, 8, 8), np.float32)
-    data[0, 0, :3] = [12.7, -3.2, 1e6]
+    data[0, 0, :2] = [12.0, -3.0]
     data[1, 1, 1] = np.nan
     floats = cube.copy(data=data)
-    floats.encoding = {"dtype": "int16"}
-    with rasterio.open(write_raster(floats, tmp_path / "int.tif", nodata=-9999)) as src:
+    for value, message in ((12.7, r"`dtype` int16 cannot hold non-integer values \(e.g. 12.699\d*"),
+                           (1e6, r"`dtype` int16 holds \[-32768, 32767\]; found values in \[-3.0, 1000000.0\]")):
+        floats.values[0, 0, 2] = value
+        with pytest.raises(ValueError, match=message):
+            write_raster(floats, tmp_path / "int.tif", dtype="int16", nodata=-9999)
+    no_leftovers(tmp_path, [])
+    floats.values[0, 0, 2] = 5.0
+    with rasterio.open(write_raster(floats, tmp_path / "int.tif", dtype="int16", nodata=-9999)) as src:
         raw = src.read()
-    np.testing.assert_array_equal(raw[0, 0, :3], [13, -3, 32767])
+    np.testing.assert_array_equal(raw[0, 0, :3], [12, -3, 5])
     assert raw[1, 1, 1] == -9999 and raw.dtype == np.int16

@@ -816,8 +816,12 @@ def test_region_stats_errors(scene):
         sp.region_stats(cube, labels.rename(y="row"))
     with pytest.raises(ValueError, match="`labels` coordinate 'x' must match the cube's"):
         sp.region_stats(cube, labels.assign_coords(x=labels.x + 1))
+    xr.testing.assert_identical(sp.region_stats(cube, labels.values.astype(float)),  # integral floats: fine
+                                sp.region_stats(cube, labels.values))
+    with pytest.raises(ValueError, match=r"`labels` must hold integers \(or NaN for no label\); got \d+\.5"):
+        sp.region_stats(cube, labels.values + 0.5)
     with pytest.raises(TypeError, match="`labels` must be an integer"):
-        sp.region_stats(cube, labels.values.astype(float))
+        sp.region_stats(cube, labels.values.astype(complex))
     with pytest.raises(ValueError, match=r"`labels` must have the cube's spatial shape \(32, 40\)"):
         sp.region_stats(cube, np.zeros((3, 3), int))
     with pytest.raises(ValueError, match="`stats` must be a non-empty selection of"):

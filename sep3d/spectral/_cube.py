@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import check_array_meta
+from ..xr import is_nan_value
 
 try:  # dask is a dependency; keep the package importable without it all the same
     import dask
@@ -35,9 +36,11 @@ BAND_DIM = "band"
 WAVELENGTH = "wavelength"
 
 #: attrs that describe the values of the input, not its grid: not copied to derived outputs.
-#: (``_FillValue`` stays: NaN marks nodata in the outputs too, and rioxarray reads it.)
+#: (A NaN ``_FillValue`` stays: NaN marks nodata in the outputs too, and rioxarray reads
+#: it; an integer code, ``_FillValue`` or ``missing_value``, is how the input's file stored
+#: nodata and means nothing in a float output.)
 VALUE_ATTRS = frozenset({"units", "long_name", "standard_name", "scale_factor", "add_offset",
-                         "valid_range", "valid_min", "valid_max"})
+                         "valid_range", "valid_min", "valid_max", "missing_value"})
 
 #: Bytes of float64 temporaries per block of pixels: large enough for BLAS, small enough
 #: to stay in cache-friendly, bounded memory (a cube bigger than memory streams through).
@@ -184,6 +187,8 @@ class Cube:
     def derived_attrs(self, **extra):
         """The input's attrs without the ones describing its values, plus `extra`."""
         attrs = {} if self.obj is None else {k: v for k, v in self.obj.attrs.items() if k not in VALUE_ATTRS}
+        if "_FillValue" in attrs and not is_nan_value(attrs["_FillValue"]):
+            attrs.pop("_FillValue")
         attrs.update({k: v for k, v in extra.items() if v is not None})
         return attrs
 

@@ -72,7 +72,12 @@ class _BlockFn:
     def __call__(self, block, labels):
         x = as_matrix(block)
         lab = np.asarray(labels).reshape(-1)
-        keep = np.ones(lab.shape, bool) if self.background is None else lab != self.background
+        keep = np.ones(lab.shape, bool)
+        if lab.dtype.kind == "f":  # NaN: no label (a label raster opened with its nodata masked)
+            keep = ~np.isnan(lab)
+            lab = _integral(lab, keep)
+        if self.background is not None:
+            keep &= lab != self.background
         uniq, inverse = np.unique(lab[keep], return_inverse=True)
         idx = np.full(lab.shape, -1, np.int64)
         idx[keep] = inverse
@@ -117,6 +122,19 @@ def _merge(parts):
     return _Partial(labels, count, mean, m2, lo, hi)
 
 
+#: float labels are exact integers up to here
+_FLOAT_INT_LIMIT = 2.0 ** 53
+
+
+def _integral(lab, valid):
+    """Float labels as int64 (0 where not `valid`); ValueError for a valid non-integer."""
+    values = lab[valid]
+    bad = ~((values == np.floor(values)) & (np.abs(values) <= _FLOAT_INT_LIMIT))  # inf fails too
+    if bad.any():
+        raise ValueError(f"`labels` must hold integers (or NaN for no label); got {float(values[bad][0])!r}")
+    return np.where(valid, lab, 0).astype(np.int64)
+
+
 def _check_labels(labels, c):
     """Labels as a NumPy or dask ``(y, x)`` integer array matching the cube's pixels."""
     if is_xarray(labels):
@@ -132,9 +150,11 @@ def _check_labels(labels, c):
         labels = labels.data
     elif not (is_dask(labels) or isinstance(labels, np.ndarray)):
         labels = np.asarray(labels)
-    if labels.dtype.kind not in "iub":
-        raise TypeError(f"`labels` must be an integer (y, x) array; got {type(labels).__name__} of dtype "
-                        f"{labels.dtype}")
+    if labels.dtype.kind not in "iubf":
+        raise TypeError(f"`labels` must be an integer (y, x) array (or float with NaN for no label); got "
+                        f"{type(labels).__name__} of dtype {labels.dtype}")
+    if labels.dtype.kind == "f" and not is_dask(labels):
+        _integral(labels, ~np.isnan(labels))  # refuse non-integers now; dask labels: block by block
     if tuple(labels.shape) != c.spatial_shape:
         raise ValueError(f"`labels` must have the cube's spatial shape {c.spatial_shape}; got {tuple(labels.shape)}")
     if c.lazy:
@@ -154,6 +174,10 @@ def region_stats(cube, labels, *, stats=("mean", "std", "count"), background=0, 
     labels : xarray.DataArray or array_like
         Integer ``(y, x)`` label image (a DataArray with the cube's spatial dims and
         coordinates), e.g. the ``labels`` of :func:`sep3d.datasets.synthetic_cube`.
+        Float labels are taken as integers, with NaN for "no label": a label raster
+        read by :func:`sep3d.io.open_raster` with its nodata masked can be passed
+        as it is (never cast NaN to an integer: ``astype(int32)`` makes it
+        -2147483648, a region of its own).
     stats : sequence of str, optional
         Any of ``'mean', 'std', 'var', 'sum', 'min', 'max', 'count'``.
     background : int or None, optional
@@ -174,13 +198,15 @@ def region_stats(cube, labels, *, stats=("mean", "std", "count"), background=0, 
     Raises
     ------
     ValueError
-        Unknown statistic, labels of the wrong shape or dims, negative `ddof`.
+        Unknown statistic, labels of the wrong shape or dims, negative `ddof`; float
+        labels that are not integers or NaN (dask labels: when computed).
     TypeError
-        Labels not integers, `background` not an int or None.
+        Labels not integers or floats, `background` not an int or None.
 
     Notes
     -----
-    A pixel counts when all its bands are finite. Each block (NumPy slab or dask
+    A pixel counts when all its bands are finite and it has a label (NaN labels and
+    the `background` label are left out). Each block (NumPy slab or dask
     chunk) gives per-label counts, means and sums of squared deviations (a compiled
     two-pass kernel, threads over bands), merged pairwise (Chan et al.): accurate
     variances, one read of the cube, memory bounded by the block size.
