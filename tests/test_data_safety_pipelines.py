@@ -393,3 +393,31 @@ def test_radiomics_out_naming_a_user_file_is_refused_before_any_work(tmp_path, c
     assert (root / "cohort.csv").read_bytes() == cohort
     assert not (root / "cohort.cases" / batch.MANIFEST).exists() or not json.loads(
         (root / "cohort.cases" / batch.MANIFEST).read_text())["done"]
+
+
+def test_scene_region_stats_on_a_label_raster_whose_nodata_is_zero(tmp_path):
+    """The label raster opens masked (nodata 0 -> NaN): no region -2147483648, means as numpy's."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(5)
+    cube = rng.normal(100.0, 10.0, (4, 16, 16)).astype(np.float32)
+    labels = np.zeros((16, 16), np.uint8)
+    labels[2:8, 2:8], labels[9:14, 3:12] = 3, 7
+    profile = {"driver": "GTiff", "width": 16, "height": 16, "crs": "EPSG:32633",
+               "transform": from_origin(500000, 4100000, 30, 30)}
+    with rasterio.open(tmp_path / "scene.tif", "w", count=4, dtype="float32", **profile) as dst:
+        dst.write(cube)
+    with rasterio.open(tmp_path / "labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile) as dst:
+        dst.write(labels[None])
+    path = tmp_path / "scene.yaml"
+    path.write_text(yaml.safe_dump({"scene": {"file": "scene.tif"}, "sinks": {"geotiff": []},
+                                    "steps": [{"region_stats": {"name": "regions", "labels": "labels.tif"}}]}))
+    pipeline.load_spec(path).run(out=tmp_path / "out", progress=False)
+    with open(tmp_path / "out" / "regions.csv", newline="") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["statistic"] == "mean"]
+    assert sorted(int(float(r["label"])) for r in rows) == [3, 7]
+    for row in rows:
+        mask = labels == int(float(row["label"]))
+        values = [float(v) for k, v in row.items() if k not in ("label", "statistic")]
+        np.testing.assert_allclose(values, cube[:, mask].astype(np.float64).mean(axis=1), rtol=1e-5)  # CSV: 6 digits

@@ -448,7 +448,8 @@ def _labels(labels, context):
         return _truth(context, "labels", "labels")
     from ..io import open_raster
 
-    return open_raster(_spec_path(labels, context, "labels"), chunks=None).squeeze(drop=True).astype(np.int32)
+    # masked: the raster's nodata is NaN, which region_stats leaves out (never cast it to an int)
+    return open_raster(_spec_path(labels, context, "labels"), chunks=None).squeeze(drop=True)
 
 
 def write_table(table, path):
