@@ -179,8 +179,11 @@ def _local_client(n_workers, gpu, retries):
 
     cores = os.cpu_count() or 1
     workers = max(1, min(n_workers or cores, cores))
-    # a task whose worker dies is retried `retries` times, then recorded as failed
-    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+    # a task whose worker dies is retried `retries` times, then recorded as failed; a worker
+    # holds only the task it runs (saturation 1.0), so a task queued behind one that kills
+    # its worker is not counted among the suspects of that death
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", resources={"GPU": 1} if gpu else None)
     return Client(cluster), cluster
