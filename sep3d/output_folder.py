@@ -309,7 +309,7 @@ class OutputFolder:
             del self.owned[rel]
 
     def _check(self, rel, key):
-        dst = self.path / rel
+        dst = Path(os.path.normpath(self.path / rel))
         owner = self.owned.get(rel)
         if owner is not None and owner != key:
             raise OutputConflict(f"{dst} was written by item {owner!r}; item {key!r} would replace it "

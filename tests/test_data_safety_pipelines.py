@@ -189,6 +189,22 @@ def test_reruns_recompute_exactly_the_cases_whose_spec_or_inputs_changed(tmp_pat
     assert "2 recomputed (changed since the last run)" in str(forced)
 
 
+def test_an_output_folder_of_an_older_sep3d_is_adopted_and_recomputed(tmp_path, client):
+    """A version-1 manifest (no ledger, no fingerprints): its outputs are sep3d's, so they are replaced."""
+    root = make_dataset(tmp_path / "dataset", ids=("P001",))
+    out = tmp_path / "out"
+    (out / "P001").mkdir(parents=True)
+    (out / "P001" / "gaussian.nrrd").write_bytes(b"written by sep3d 0.0.9")
+    (out / batch.MANIFEST).write_text(json.dumps({"version": 1, "failed": {}, "done": {"P001": {
+        "item": "P001", "output": {"id": "P001", "outputs": {"gaussian": ["./P001/gaussian.nrrd"]}}}}}))
+    report = spec_for(root, out).run(client=client, progress=False)
+    assert report.changed == ["P001"] and not report.failed
+    result = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "P001" / "gaussian.nrrd")))
+    assert_close(result, gaussian_reference(root / "P001" / "image.nrrd", 1.5), np.float32)
+    manifest = json.loads((out / batch.MANIFEST).read_text())
+    assert manifest["version"] == 2 and manifest["owned"] == {"P001/gaussian.nrrd": "P001"}
+
+
 def test_cli_says_which_items_are_recomputed(tmp_path, client, capsys):
     root = make_dataset(tmp_path / "dataset", ids=("P001",))
     spec = tmp_path / "bank.yaml"
