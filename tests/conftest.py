@@ -1,6 +1,8 @@
 """Shared test helpers: the oracle tolerance table, input makers and the output contract."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,18 @@ def rich_dtype(dtype):
 @pytest.fixture(params=MODES)
 def mode(request):
     return request.param
+
+
+@contextlib.contextmanager
+def inprocess_client(n_workers=2):
+    """A dask.distributed client on an in-process cluster (threads): fast, for the bookkeeping tests."""
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                                       dashboard_address=":0")
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

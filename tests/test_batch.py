@@ -9,20 +9,15 @@ import pytest
 import scipy.ndimage as ndi
 
 from batch_steps import engine_threads, half_written, record_step, smooth_case
-from conftest import assert_close, make_volume
+from conftest import assert_close, inprocess_client, make_volume
 from sep3d import batch
 
 
 
-@pytest.fixture(scope="module")
-def inprocess_client():
-    """An in-process cluster (threads): fast, for the bookkeeping tests."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+@pytest.fixture(scope="module", name="inprocess_client")
+def inprocess_client_fixture():
+    with inprocess_client(2) as client:
+        yield client
 
 
 def make_cases(folder, n_good=4, bad=("raise-1",), corrupt=("corrupt-1",), die=()):

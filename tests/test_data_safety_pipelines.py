@@ -23,7 +23,7 @@ import SimpleITK as sitk
 import yaml
 
 from batch_steps import same_name_step
-from conftest import assert_close
+from conftest import assert_close, inprocess_client
 from sep3d import batch, cli, datasets, pipeline
 from sep3d.output_folder import OutputConflict, OutputFolder, OutputFolderBusy
 from sep3d.pipeline import SpecError
@@ -33,21 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with inprocess_client(2) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def serial_client():
     """One worker thread: PyRadiomics' params parser (ruamel via pykwalify) is not thread-safe."""
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with inprocess_client(1) as client:
+        yield client
 
 
 def make_dataset(root, ids=("P001", "P002"), shape=(8, 18, 16)):

@@ -3,14 +3,13 @@ import csv
 import json
 from pathlib import Path
 
-import distributed
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import SimpleITK as sitk
 import zarr
 
-from conftest import assert_close
+from conftest import assert_close, inprocess_client
 from sep3d import cli, datasets, pipeline
 from sep3d.io import ct
 
@@ -19,11 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with inprocess_client(2) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import csv
 import json
 import math
 import numbers
-import os
 from pathlib import Path
 
 import numpy as np
