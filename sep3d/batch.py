@@ -370,23 +370,25 @@ def _run_on(client, todo, step, staging_root, retries, gpu, folder, report, bar)
             exc = future.exception()
             tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
             _record_failure(folder, report, item, k, f"{type(exc).__name__}: {exc}", tb, retries + 1)
+            folder.save()
         else:
             record = future.result()
             staging = Path(record.pop("staging"))
-            try:
-                files = folder.publish(staging, k)
-            except OutputConflict as exc:  # the item's files stay unpublished; nothing is replaced
-                _record_failure(folder, report, item, k, f"OutputConflict: {exc}", "", 1)
-            else:
-                folder.drop(k, files)  # what this item wrote before and not now (a removed step)
+
+            def done(files, record=record, item=item, k=k, fp=fp):
                 if record["output"] is None:
                     record["output"] = ["./" + rel for rel in files]
                 record.update(item=k, files=files, fingerprint=fp)
                 manifest["done"][k] = record
                 manifest["failed"].pop(k, None)
                 report.done[_label(item, k)] = _absolute(record["output"], folder.path)
+
+            try:
+                folder.publish(staging, k, record=done)  # saves the manifest
+            except OutputConflict as exc:  # the item's files stay unpublished; nothing is replaced
+                _record_failure(folder, report, item, k, f"OutputConflict: {exc}", "", 1)
+                folder.save()
             finally:
                 remove_path(staging)
         future.release()
-        folder.save()
         bar.show(len(report.done), len(report.failed))

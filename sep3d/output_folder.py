@@ -321,12 +321,16 @@ class OutputFolder:
             if parent != Path(".") and (self.path / parent).exists() and not (self.path / parent).is_dir():
                 raise OutputConflict(f"{self.path / parent} is a file, so {dst} cannot be written")
 
-    def publish(self, staging, key):
+    def publish(self, staging, key, record=None):
         """Move the files of `staging` into the folder; returns their relative paths.
 
         Every file (and every Zarr store, as one unit) is checked first: if any would
         replace a file `key` did not write, nothing moves and :class:`OutputConflict` is
-        raised. Then the ledger is saved and the files are moved (one rename each).
+        raised. Then the ledger is updated (the files `key` wrote before and not now are
+        forgotten), ``record(paths)`` lets the caller note the item in the manifest, the
+        manifest is saved (once), and last the files are moved (one rename each) and the
+        forgotten ones removed. A crash after the save leaves an item whose files are
+        incomplete, which a rerun computes again.
         """
         staging = Path(staging)
         units = list(_units(staging, staging))
@@ -339,14 +343,22 @@ class OutputFolder:
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise OutputConflict(problems[0] + more)
-        for _, rel in units:
+        rels = [rel for _, rel in units]
+        stale = [rel for rel, owner in self.owned.items() if owner == key and rel not in set(rels)]
+        for rel in stale:
+            del self.owned[rel]
+        for rel in rels:
             self.owned[rel] = key
+        if record is not None:
+            record(rels)
         self.save()  # the claim is on disk before any file moves
         for src, rel in units:
             dst = self.path / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             replace_path(src, dst)
-        return [rel for _, rel in units]
+        for rel in stale:  # what this item wrote before and not now (a removed step or sink)
+            remove_path(self.path / rel)
+        return rels
 
     def drop(self, key, keep):
         """Remove the files `key` wrote earlier that it did not write again (in `keep`)."""
