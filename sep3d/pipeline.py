@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import batch, filters
-from .output_folder import check_name, check_unique_names
+from .output_folder import atomic_path, check_name, check_unique_names
 
 __all__ = ["Pipeline", "Step", "Sink", "load_spec", "register_step", "register_sink", "STEPS", "SINKS",
            "SOURCES", "SpecError"]
@@ -440,7 +440,7 @@ def zarr_sink(outputs, case, folder, chunks=None, store="filters.zarr"):
     path = Path(folder) / store
     sitk_image = case["sitk"]
     written = {}
-    with batch.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w")
         root.attrs.update({"spacing_zyx": [float(s) for s in case["spacing"]],
                            "origin_xyz": list(sitk_image.GetOrigin()),

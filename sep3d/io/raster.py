@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch import atomic_path
+from ..output_folder import atomic_path
 from ..xr import is_nan_value
 
 __all__ = ["open_raster", "write_raster", "SUFFIXES"]

@@ -144,7 +144,7 @@ def write_table(rows, path):
     columns = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    from ..batch import atomic_path
+    from ..output_folder import atomic_path
 
     if path.suffix == ".parquet":
         import pandas as pd

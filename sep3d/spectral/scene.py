@@ -356,7 +356,7 @@ def mosaic(parts, path, shape):
     import rasterio
     from rasterio.windows import Window
 
-    from ..batch import atomic_path
+    from ..output_folder import atomic_path
 
     first, (fy0, _, fx0, _) = parts[0]
     with rasterio.open(first) as src:
@@ -454,7 +454,7 @@ def _labels(labels, context):
 
 def write_table(table, path):
     """A region_stats Dataset (label, band) as CSV: label, statistic, then one column per band."""
-    from ..batch import atomic_path
+    from ..output_folder import atomic_path
 
     wl = table.coords["wavelength"].values if "wavelength" in table.coords else table.coords["band"].values
     with atomic_path(path) as tmp:
@@ -486,7 +486,7 @@ def quicklook(cube, outputs, tables, truth, path, index=None, rgb=(860.0, 650.0,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..batch import atomic_path
+    from ..output_folder import atomic_path
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     bands = [_nearest_band(cube, nm) for nm in rgb]
