@@ -206,10 +206,44 @@ def test_zarr_to_zarr_out_of_core(tmp_path):
     assert_close(stored[...], ref, np.float32)
 
 
-def test_threaded_scheduler_shares_one_kernel_pool():
+def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
+    # What sep3d.chunked._task_threads claims: under dask's threaded scheduler, with fewer
+    # blocks than kernel threads, every block's kernels hand their work to the one pool of
+    # the process (ThreadPoolExecutor threads named sep3d_0 .. sep3d_{n-1}); with at least
+    # one block per kernel thread they run inline in dask's own worker threads instead.
+    # A hook on backends.cpu.parallel records the thread every piece of work ran on.
     import threading
 
-    lazy = da.from_array(make_volume((64, 64, 64), np.float32), chunks=32)
-    sep3d.gaussian(lazy, 1.0).compute(scheduler="threads", num_workers=4)
-    pool_threads = [t for t in threading.enumerate() if t.name.startswith("sep3d")]
-    assert len(pool_threads) <= sep3d.get_num_threads()
+    from sep3d.backends import cpu
+
+    ran_on = []
+    real_parallel = cpu.parallel
+
+    def recording_parallel(count, threads, work):
+        def traced(a, b):
+            ran_on.append(threading.current_thread().name)
+            return work(a, b)
+        return real_parallel(count, threads, traced)
+
+    monkeypatch.setattr(cpu, "parallel", recording_parallel)
+    previous = cpu._threads["n"]
+    cpu.set_num_threads(4)  # a fixed pool size, whatever the machine's cores
+    try:
+        vol = make_volume((64, 64, 64), np.float32)
+        ref = ndi.gaussian_filter(f64(vol), 1.0)
+        # 2 blocks < 4 kernel threads: the kernels use the shared pool
+        out = sep3d.gaussian(da.from_array(vol, chunks=(64, 64, 32)), 1.0).compute(scheduler="threads",
+                                                                                   num_workers=2)
+        assert_close(out, ref, np.float32)
+        pool_names = {f"sep3d_{i}" for i in range(4)}
+        assert ran_on and set(ran_on) <= pool_names  # every piece ran on a pool thread, none inline
+        live = {t.name for t in threading.enumerate() if t.name.startswith("sep3d")}
+        assert live <= pool_names  # one pool for both dask threads, never more than 4 threads
+        # 8 blocks >= 4 kernel threads: inline in dask's threads, no hand-off to the pool
+        ran_on.clear()
+        out = sep3d.gaussian(da.from_array(vol, chunks=32), 1.0).compute(scheduler="threads", num_workers=4)
+        assert_close(out, ref, np.float32)
+        assert ran_on and not any(name.startswith("sep3d") for name in ran_on)
+        assert threading.main_thread().name not in ran_on
+    finally:
+        cpu.set_num_threads(previous)
