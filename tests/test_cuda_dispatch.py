@@ -1,6 +1,7 @@
 """CUDA dispatch without a GPU: which kernel, launch geometry, fused tables, slabs, compile keys."""
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 
 from sep3d import filters
 from sep3d._validate import Mode
@@ -71,19 +72,44 @@ def test_taps_are_padded_to_the_bucket_so_a_new_sigma_reuses_the_kernel():
     assert taps.size == 13 and not taps[11:].any()
 
 
+def scipy_taps(sigma, order, radius):
+    """scipy's correlation taps: the impulse response of gaussian_filter1d, reversed."""
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    response = ndi.gaussian_filter1d(impulse, sigma, order=order, mode="constant", truncate=radius / sigma)
+    return response[::-1]
+
+
 def test_fused_spec_tables_for_a_laplacian_of_gaussian():
     plan = filters.plan_laplacian_of_gaussian(3, 2.0)
     spec = cuda.fused_spec(plan, (64, 64, 64), np.float32)
     d = cuda.source_defines("fused3d.cu")
     assert isinstance(spec, cuda.FusedSpec)
+    # radius int(4 * 2.0 + 0.5) = 8 on every axis: a 17-plane z window (bucket 17), reach 8
     assert spec.kz == 17 and spec.n_pairs == 3  # (g, g), (g'', g), (g, g'') in y, x
     assert spec.meta[d["F3_NTERMS"]] == 3 and spec.meta[d["F3_NOUT"]] == 1 and spec.meta[d["F3_SQRT"]] == 0
     assert spec.meta[d["F3_HXL"]] == spec.meta[d["F3_HXR"]] == 8
     assert spec.shared_bytes <= cuda.DEFAULT_SHARED_BYTES
-    # z taps sit in the window so that tap j meets plane z - hzl + j
-    z_taps = spec.coef[d["F3_Z"]:d["F3_Z"] + 17]
-    assert np.allclose(z_taps, gaussian_taps(2.0, 0, 8)) or np.allclose(z_taps, gaussian_taps(2.0, 2, 8))
-    assert spec.grid[2] >= 1 and spec.grid[0] == 2 and spec.grid[1] == 8
+    # Each axis's table holds its distinct operators in the order the terms first use them:
+    # term 0 is d2/dz2 (g'' on z, g on y and x), term 1 d2/dy2, term 2 d2/dx2. So slot 0 of z
+    # is g'' and slot 1 g; on y and x slot 0 is g and slot 1 g''. Oracle: scipy's taps.
+    g, g2 = scipy_taps(2.0, 0, 8), scipy_taps(2.0, 2, 8)
+    tol = dict(rtol=0, atol=1e-15)
+    for base, width, slots in ((d["F3_Z"], d["F3_MAXZ"], (g2, g)), (d["F3_Y"], d["F3_MAXT"], (g, g2)),
+                               (d["F3_X"], d["F3_MAXT"], (g, g2))):
+        for f, taps in enumerate(slots):
+            # the z taps sit in the 17-plane window so that tap j meets plane z - hzl + j (hzl 8)
+            np.testing.assert_allclose(spec.coef[base + f * width:base + f * width + 17], taps, **tol)
+            assert not spec.coef[base + f * width + 17:base + (f + 1) * width].any()
+    assert [spec.meta[d["F3_TERM_FZ"] + t] for t in range(3)] == [0, 1, 1]
+    np.testing.assert_array_equal(spec.coef[d["F3_SCALE"]:d["F3_SCALE"] + 3], 1.0)  # unit spacing, no normalize
+    # Launch geometry: one thread per output of a FUSED_TILE = (32, 8) tile, so the grid is
+    # ceil(64 / 32) = 2 by ceil(64 / 8) = 8 tiles. z: the whole axis (64 planes) gives
+    # 2 * 8 * 1 = 16 blocks, fewer than TARGET_BLOCKS (528), so the z chunk is halved while it
+    # stays above max(8, 2 * kz) = 34: 64 -> 32, then 32 <= 34 stops; ceil(64 / 32) = 2 chunks.
+    assert spec.block == (32, 8, 1)
+    assert spec.grid == (-(-64 // 32), -(-64 // 8), 2)
+    assert spec.meta[d["F3_ZCHUNK"]] == 32 and spec.meta[d["F3_NZCHUNKS"]] == 2
     assert f"fused3d<float, 0, {spec.kz}, {spec.n_pairs}>" in ALL
 
 
