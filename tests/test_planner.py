@@ -96,10 +96,46 @@ def test_larger_kernels_never_make_direct_cheaper():
     assert preds == sorted(preds)
 
 
-def test_small_kernel_is_not_fft():
-    assert choose_method(np.ones((3, 3, 3)), (64, 64, 64)) in ("direct", "separable")
-    full = np.random.default_rng(1).standard_normal((3, 3, 3))
-    assert choose_method(full, (64, 64, 64)) in ("direct", "separable")
+def documented_seconds(method, macs_per_voxel, n_voxels, bytes_moved):
+    """The module docstring's formula with DEFAULT_CONSTANTS (the tests run without a calibration)."""
+    c = DEFAULT_CONSTANTS
+    work = macs_per_voxel * n_voxels / c["work_per_s"][method]
+    memory = bytes_moved / c["bytes_per_s"]
+    return (work + memory if method == "direct" else max(work, memory)) + c["overhead_s"][method]
+
+
+def fft_macs_per_voxel(padded, n_voxels):
+    p = math.prod(padded)
+    return (planner.FFT_FACTOR * p * math.log2(p) * 3 + 3 * p) / n_voxels
+
+
+@pytest.mark.parametrize("kernel, expected", [
+    # 9x9x9 box, rank 1: separable does 3 x 9 = 27 MACs a voxel (memory-bound: 3 passes x 8 B,
+    # 1.4 ms) against direct's 729 (24 ms) and fft's ~200 over a 72^3 pad at 2.9e9/s (19 ms)
+    (np.ones((9, 9, 9)), "separable"),
+    # full-rank 3x3x3: no exact decomposition cheaper than direct (rank >= 3 > (27 - 1) // 9),
+    # so direct's 27 MACs (1.2 ms) against fft's ~200 at a third of the rate (19 ms)
+    (np.random.default_rng(1).standard_normal((3, 3, 3)), "direct"),
+])
+def test_small_kernels_choose_what_the_cost_model_makes_clear(kernel, expected):
+    assert choose_method(kernel, (64, 64, 64)) == expected
+
+
+def test_box_3_choice_follows_the_documented_formula():
+    # A close call (3%): a 3x3x3 box on 64^3 float32. Every prediction re-derived from the
+    # formulas of sep3d.planner's docstring, and the choice is the smallest one: direct.
+    n, item = 64 ** 3, 4
+    padded = (next_fast_len(64 + 3 - 1, real=True),) * 3
+    expected = {
+        "direct": documented_seconds("direct", 27, n, 2 * n * item),
+        "separable": documented_seconds("separable", 3 + 3 + 3, n, 3 * 2 * n * item),  # rank 1, 3 passes
+        "fft": documented_seconds("fft", fft_macs_per_voxel(padded, n), n, 6 * math.prod(padded) * 2 * item),
+    }
+    table = plan_methods(np.ones((3, 3, 3)), (64, 64, 64))
+    assert table.methods == tuple(expected)
+    for method, seconds in expected.items():
+        assert table[method].predicted_s == pytest.approx(seconds, rel=1e-12)
+    assert table.choice == min(expected, key=expected.get) == "direct"
 
 
 def test_large_full_rank_kernel_is_fft():
@@ -278,7 +314,19 @@ def test_cli_plan_prints_table_and_choice(tmp_path):
     assert res.returncode == 0, res.stderr
     for method in ("direct", "separable", "fft", "recursive"):
         assert method in res.stdout
-    assert res.stdout.strip().splitlines()[-1].startswith("choice: ")
+    # Pinned from the documented model with the default constants, per voxel: separable runs
+    # 3 x 49 taps (radius int(4 * 6 + 0.5) = 24) = 147 MACs at 8e9/s = 18.4 ns; recursive runs
+    # 16 MACs per axis plus the boundary states, 8 (reach + 1) / n per axis, at 3.5e9/s, about
+    # 15 ns; fft (pad ~576^2 x 360, ~310 MACs at 2.9e9/s) and direct (49^3 MACs) are far behind.
+    from sep3d.kernels import recursive_gaussian
+
+    shape, n = (512, 512, 300), 512 * 512 * 300
+    reach = recursive_gaussian(6.0).reach
+    separable = documented_seconds("separable", 3 * (2 * gaussian_radius(6.0) + 1), n, 3 * 2 * n * 4)
+    recursive = documented_seconds("recursive", sum(16 + 8 * min(reach + 1, m) / m for m in shape), n,
+                                   3 * 2 * n * 4)
+    assert recursive < 0.9 * separable  # a clear margin, not a rounding
+    assert res.stdout.strip().splitlines()[-1] == "choice: recursive"
 
 
 def test_cli_plan_measure_tiny(tmp_path):
