@@ -19,7 +19,11 @@ then only if it holds every value.
 
 rioxarray 0.19 multiplies ``Affine`` objects with ``*``, which affine 3 marks with a
 ``PendingDeprecationWarning``; the calls into rioxarray here silence exactly that
-warning (it is not ours to fix and says nothing about the data).
+warning (it is not ours to fix and says nothing about the data). Its reader also warns
+"Scales differ across bands" (or offsets) for per-band scales, e.g. an ENVI ``data gain
+values`` list: that warning is silenced too, since the values are scaled band by band
+all the same and the per-band ``scales``/``offsets`` are kept (attributes with
+``masked=False``, encoding otherwise).
 """
 from __future__ import annotations
 
@@ -253,6 +257,7 @@ def _open_with_rioxarray(kind, data_path, header_path, chunks, masked):
     # nothing to mask or scale: keep the dtype (rioxarray would make it float)
     decode = masked and (has_nodata or has_mask or has_scale)
     with _quiet_affine():
+        warnings.filterwarnings("ignore", message="(Scales|Offsets) differ across bands", category=UserWarning)
         da = rioxarray.open_rasterio(data_path, chunks=chunks, mask_and_scale=decode, band_as_variable=False)
     close = da.close
     attrs = dict(da.attrs)
