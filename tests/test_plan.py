@@ -38,9 +38,18 @@ def test_boundary_index_constant_marks_outside():
     np.testing.assert_array_equal(boundary_index(3, 2, 5, int(Mode.CONSTANT)), [-1, -1, 0, 1, 2, -1, -1])
 
 
+def shared_prefix_passes(orders):
+    """Passes needed when terms share every common prefix of their per-axis operators.
+
+    `orders` holds one tuple of derivative orders (axis 0, 1, 2: the pass order) per term;
+    each distinct prefix is one pass (a Gaussian derivative per axis, all axes filtered).
+    """
+    return len({o[:k] for o in orders for k in range(1, len(o) + 1)})
+
+
 def test_gaussian_runs_three_passes_in_place_without_temporaries():
     sched = plan_gaussian(3, 2.0).schedule()
-    assert len(sched.passes) == 3 and sched.n_temps == 0
+    assert len(sched.passes) == shared_prefix_passes([(0, 0, 0)]) == 3 and sched.n_temps == 0
     assert [p.axis for p in sched.passes] == [0, 1, 2]  # scipy's order; y then x fuse
     assert sched.passes[0].src == ("input",)
     assert all(p.dst == ("result", 0) for p in sched.passes)
@@ -48,29 +57,47 @@ def test_gaussian_runs_three_passes_in_place_without_temporaries():
 
 
 def test_log_terms_share_smoothing_passes():
+    # LoG = g''(z)g(y)g(x) + g(z)g''(y)g(x) + g(z)g(y)g''(x). Distinct prefixes: on z {g'', g}
+    # (2), on y {g''g, gg'', gg} (3), on x one per term (3): 8 passes, where scipy's
+    # gaussian_laplace runs 3 terms x 3 axes = 9.
     sched = plan_laplacian_of_gaussian(3, 1.5).schedule()
-    assert len(sched.passes) == 8  # 9 without sharing, as scipy
+    assert len(sched.passes) == shared_prefix_passes([(2, 0, 0), (0, 2, 0), (0, 0, 2)]) == 8
+    # Temporaries: term 0's chain alone builds in place in the (empty) result; g(z) is shared
+    # by terms 1 and 2 and the result is taken, so it goes to temp 0; term 1's g''(y) needs
+    # temp 1 (temp 0 is still to be read by term 2), term 2's g(y) overwrites temp 0: 2 temps.
     assert sched.n_temps == 2
+    assert [(p.axis, p.src, p.dst) for p in sched.passes] == [
+        (0, ("input",), ("result", 0)), (1, ("result", 0), ("result", 0)), (2, ("result", 0), ("result", 0)),
+        (0, ("input",), ("temp", 0)), (1, ("temp", 0), ("temp", 1)), (2, ("temp", 1), ("result", 0)),
+        (1, ("temp", 0), ("temp", 0)), (2, ("temp", 0), ("result", 0))]
+    # Each y pass is fused with the x pass that reads it; the z passes stand alone:
+    # z, (y x), z, (y x), (y x)
     units = cpu.execution_units(sched.steps, (32, 32, 32), 4)
-    assert [len(u) for u in units] == [1, 2, 1, 2, 2]  # three fused y-x pairs
-    assert len(cpu.allocated_temps(units)) == 1  # the other y result never exists
-    stores = [p.store for p in sched.passes if p.dst == ("result", 0) and p.src != p.dst or p.store != WRITE]
-    assert stores.count(ADD) == 2
+    assert [len(u) for u in units] == [1, 2, 1, 2, 2]
+    assert [[p.axis for p in u] for u in units] == [[0], [1, 2], [0], [1, 2], [1, 2]]
+    # temp 1 is only ever a y result read by its fused x pass: it is never allocated
+    assert cpu.allocated_temps(units) == {("temp", 0)}
+    # the x pass ending each term stores into the one output: the first writes, two add
+    assert [p.store for p in sched.passes if p.axis == 2] == [WRITE, ADD, ADD]
 
 
 def test_gradient_magnitude_accumulates_squares():
     plan = plan_gradient_magnitude(3, 1.5)
     sched = plan.schedule()
-    assert len(sched.passes) == 8 and sched.sqrt_results
+    # the same prefix structure as LoG with first derivatives: 2 + 3 + 3 passes
+    assert len(sched.passes) == shared_prefix_passes([(1, 0, 0), (0, 1, 0), (0, 0, 1)]) == 8
+    assert sched.sqrt_results
     assert len(cpu.allocated_temps(cpu.execution_units(sched.steps, (32, 32, 32), 4))) == 1
     finals = [p.store for p in sched.passes if p.store in (WRITE_SQUARE, ADD_SQUARE)]
-    assert finals == [WRITE_SQUARE, ADD_SQUARE, ADD_SQUARE]
+    assert finals == [WRITE_SQUARE, ADD_SQUARE, ADD_SQUARE]  # |grad|^2 = the sum of 3 squares
 
 
 def test_hessian_shares_prefixes():
     sched = plan_hessian(3, 1.0).schedule()
-    # 6 outputs x 3 axes = 18 passes without sharing
-    assert len(sched.passes) < 18
+    # 6 outputs x 3 axes = 18 passes without sharing. With it: on z the orders {2, 1, 0} (3),
+    # on (z, y) {20, 11, 10, 02, 01, 00} (6), on x one per output (6): 15
+    orders = [(2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 2, 0), (0, 1, 1), (0, 0, 2)]
+    assert len(sched.passes) == shared_prefix_passes(orders) == 15
     assert {p.dst for p in sched.passes if p.dst[0] == "result"} == {("result", k) for k in range(6)}
 
 
