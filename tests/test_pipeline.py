@@ -56,6 +56,28 @@ out: OUT
 """
 
 
+def scipy_spec_outputs(vol, spacing):
+    """The SPEC's outputs from scipy.ndimage in float64, each on the step's declared input.
+
+    `vol` is the case as float64, `spacing` its (z, y, x) spacing in mm. Physical units:
+    sigma / spacing voxels, and a derivative along axis a divided by spacing[a] per order.
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    unit = np.eye(3, dtype=int)
+    smooth = ndi.gaussian_filter(vol, 1.5 / spacing, mode="nearest")
+    # scale-normalised LoG (normalize: true): sigma^2 x the sum of the physical second derivatives
+    log = 2.0 ** 2 * sum(ndi.gaussian_filter(vol, 2.0 / spacing, order=2 * unit[a]) / spacing[a] ** 2
+                         for a in range(3))
+    # gradient_magnitude's input is the gaussian step's output, as the pipeline holds it (float32)
+    g32 = smooth.astype(np.float32).astype(np.float64)
+    grad = np.sqrt(sum((ndi.gaussian_filter(g32, 1.0 / spacing, order=unit[a]) / spacing[a]) ** 2
+                       for a in range(3)))
+    # units: voxels -> sigma 1 voxel and derivatives per voxel; components in upper-triangle order
+    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    hess = np.stack([ndi.gaussian_filter(vol, 1.0, order=unit[a] + unit[b]) for a, b in pairs])
+    return {"gaussian": smooth, "log": log, "gradient_magnitude": grad, "hessian": hess}
+
+
 def test_spec_runs_every_case_through_filters_and_sinks(cases, tmp_path, client):
     spec_path = cases / "bank.yaml"
     spec_path.write_text(SPEC.replace("OUT", str(tmp_path / "out")))
@@ -64,25 +86,29 @@ def test_spec_runs_every_case_through_filters_and_sinks(cases, tmp_path, client)
     for i in range(3):
         src = sitk.ReadImage(str(cases / f"case{i}.nrrd"))
         vol, spacing = ct.from_sitk(src)
-        vol = vol.astype(np.float64)
-        px = np.divide(1.5, spacing)
-        smooth = ndi.gaussian_filter(vol, px, mode="nearest")
+        refs = scipy_spec_outputs(vol.astype(np.float64), spacing)
         out_dir = tmp_path / "out" / f"case{i}"
-        written = sitk.ReadImage(str(out_dir / "gaussian.nrrd"))
-        assert written.GetSpacing() == src.GetSpacing() and written.GetOrigin() == src.GetOrigin()
-        assert_close(sitk.GetArrayFromImage(written), smooth, np.float32)
-        # chained: the gradient of the smoothed output, from the float32 result like the pipeline
-        g32 = sitk.GetArrayFromImage(written).astype(np.float64)
-        grad = np.sqrt(sum((ndi.gaussian_filter(g32, np.divide(1.0, spacing), order=o) / spacing[a]) ** 2
-                           for a, o in enumerate(np.eye(3, dtype=int))))
         store = zarr.open_group(str(out_dir / "filters.zarr"), mode="r")
-        assert_close(store["gradient_magnitude"][...], grad, np.float32)
-        assert store["log"].chunks == (4, 16, 16) and store["hessian"].shape == (6, 12, 32, 28)
         assert store.attrs["spacing_zyx"] == list(spacing)
-        hxy = ndi.gaussian_filter(vol, 1.0, order=(0, 1, 1))
-        assert_close(sitk.GetArrayFromImage(sitk.ReadImage(str(out_dir / "hessian-4.nrrd"))), hxy, np.float32)
+        nrrd = {name: [out_dir / f"{name}.nrrd"] for name in ("gaussian", "log", "gradient_magnitude")}
+        nrrd["hessian"] = [out_dir / f"hessian-{k}.nrrd" for k in range(6)]  # one file per component
+        for name, ref in refs.items():
+            # the zarr sink: the whole output (the Hessian stacked), chunks (4, 16, 16) per volume
+            assert store[name].dtype == np.float32
+            assert store[name].chunks == (1,) * (ref.ndim - 3) + (4, 16, 16)
+            assert_close(store[name][...], ref, np.float32)
+            # the nrrd sink: every file with the source's geometry and the same values
+            for path, part in zip(nrrd[name], ref.reshape((-1,) + ref.shape[-3:])):
+                written = sitk.ReadImage(str(path))
+                assert written.GetSpacing() == src.GetSpacing() and written.GetOrigin() == src.GetOrigin()
+                assert written.GetDirection() == src.GetDirection()
+                assert_close(sitk.GetArrayFromImage(written), part, np.float32)
+        # the record lists exactly what the sinks wrote, and that is everything in the folder
         record = report.done[f"case{i}"]
-        assert record["outputs"]["log"] == [str(out_dir / "log.nrrd"), str(out_dir / "filters.zarr")]
+        assert record["outputs"] == {name: [str(p) for p in paths] + [str(out_dir / "filters.zarr")]
+                                     for name, paths in nrrd.items()}
+        listed = {Path(p).name for paths in record["outputs"].values() for p in paths}
+        assert listed == {p.name for p in out_dir.iterdir()}
 
 
 def test_cohort_source_records_a_missing_case_and_finishes_the_rest(cases, tmp_path, client):
