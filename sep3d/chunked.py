@@ -104,6 +104,13 @@ def suggest_chunks(shape, plan, memory="128MiB", *, dtype=np.float32):
     >>> from sep3d.filters import plan_gaussian
     >>> suggest_chunks((512, 512, 512), plan_gaussian(3, 2.0), "64MiB")
     (128, 128, 256)
+
+    A Gaussian needs 8 bytes a float32 voxel (input and result, no temporary) and a halo
+    of 8 (radius ``int(4 * 2.0 + 0.5)``) each side. The axes are halved in turn, z first
+    (512^3, 256x512x512, ... 128x256x256 need 81 MiB or more), until the task fits:
+
+    >>> 8 * (128 + 16) * (128 + 16) * (256 + 16) / 2**20, 8 * (128 + 16) * (256 + 16) ** 2 / 2**20
+    (43.03125, 81.28125)
     """
     from dask.utils import parse_bytes
 
