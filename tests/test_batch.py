@@ -97,6 +97,17 @@ def test_records_with_paths_are_published_into_out_dir(tmp_path, inprocess_clien
     assert all(Path(f).parent == tmp_path for f in record["files"])
 
 
+def test_a_done_item_missing_one_of_its_outputs_is_computed_again(tmp_path, inprocess_client):
+    items = [{"id": "p1", "value": 3}, {"id": "p2", "value": 5}]
+    first = batch.run(items, record_step, tmp_path, client=inprocess_client, progress=False)
+    lost = Path(first.done[batch.item_key(items[0])]["files"][1])     # one of p1's two files
+    lost.unlink()
+    second = batch.run(items, record_step, tmp_path, client=inprocess_client, progress=False)
+    assert second.skipped == [batch.item_key(items[1])]               # p2 kept; p1 is not "done"
+    record = second.done[batch.item_key(items[0])]
+    assert [Path(f).read_text() for f in record["files"]] == ["3", "6"]   # value, 2 x value
+
+
 def test_worker_process_death_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
     """Real worker processes (LocalCluster default); one item kills its worker each try."""
     items, volumes = make_cases(tmp_path / "in", n_good=3, bad=(), corrupt=(), die=("die-1",))

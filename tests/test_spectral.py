@@ -457,8 +457,15 @@ def test_index_formula_with_ranges_and_linear_interpolation(scene):
                    method="linear")
     a = (1 - w) * x[k - 1] + w * x[k]
     np.testing.assert_allclose(lin.values, np.sqrt(np.abs(a)) * 2 + a, rtol=1e-12)
-    override = sp.index(cube, "NDVI", bands={"nir": (830, 870)})
-    assert "+" in override.attrs["bands"] or "band" in override.attrs["bands"]
+    # a built-in's band overridden: NDVI with NIR the mean of 800-900 nm, red still the
+    # nearest band to its published 665 nm (Rouse et al. 1974)
+    override = sp.index(cube, "NDVI", bands={"nir": (800, 900)})
+    nir = x[(wl >= 800) & (wl <= 900)].mean(axis=0)
+    red = x[nearest(wl, 665)]
+    assert ((wl >= 800) & (wl <= 900)).sum() >= 2                    # a true range, not the nearest band
+    assert_close(override.values, (nir - red) / (nir + red), dtype=np.float32)
+    default = x[nearest(wl, 842)]
+    assert np.nanmax(np.abs((default - red) / (default + red) - (nir - red) / (nir + red))) > 1e-4
 
 
 def test_index_dask_numpy_and_division_by_zero():
