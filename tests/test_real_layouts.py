@@ -362,6 +362,8 @@ def test_envi_per_band_gains_and_offsets_give_physical_values(tmp_path, interlea
         da = open_raster(header, chunks=chunks)
         assert da.dtype == np.float32
         assert_close(da.values, physical, np.float32)
+        # applied, so not left behind to be applied again by whoever reads a copy
+        assert not {"data_gain_values", "data_offset_values"} & set(da.attrs)
     packed = open_raster(header, chunks=None, masked=False)
     np.testing.assert_array_equal(packed.values, truth)
     assert tuple(packed.attrs["scales"]) == GAINS and tuple(packed.attrs["offsets"]) == OFFSETS

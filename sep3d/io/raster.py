@@ -268,6 +268,8 @@ def _open_with_rioxarray(kind, data_path, header_path, chunks, masked):
     if kind == "ENVI":
         attrs = {k: (v.strip() if isinstance(v, str) else v) for k, v in attrs.items()
                  if k.lower() not in _ENVI_LAYOUT_ATTRS and not re.fullmatch(r"Band_\d+", k)}
+        if decode:  # the gains and offsets are applied: left as attributes they would be applied twice
+            attrs = {k: v for k, v in attrs.items() if k.lower() not in ("data_gain_values", "data_offset_values")}
     else:
         for key in _SPECTRAL_TAGS:
             attrs.pop(key, None)
