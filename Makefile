@@ -12,7 +12,11 @@ PY     := $(VENV)/bin/python
 # Numba's compiled kernels are cached next to the venv so a second run starts warm.
 export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
 
-.PHONY: demo test bench clean
+# Mutation testing of the orchestration and I/O modules: MUTATE_MINUTES of mutant runs
+# (results kept in .mutate/, so a rerun continues with the survivors and the rest).
+MUTATE_MINUTES ?= 30
+
+.PHONY: demo test bench mutate clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +47,13 @@ demo: $(VENV)/.stamp-radiomics
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 -q
 
+$(VENV)/.stamp-mutate: $(VENV)/.stamp-test pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test,mutate]"
+	touch $@
+
+mutate: $(VENV)/.stamp-mutate
+	$(PY) tools/mutate.py --minutes $(MUTATE_MINUTES)
+
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_cpu.py
 	$(PY) benchmarks/bench_radiomics.py
@@ -50,4 +61,4 @@ bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_spectral.py
 
 clean:
-	rm -rf $(VENV) demo-output
+	rm -rf $(VENV) demo-output .mutate

@@ -34,7 +34,7 @@ import zarr
 
 from sep3d import datasets, pipeline
 
-from conftest import assert_close
+from conftest import assert_close, inprocess_client
 
 PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
 
@@ -265,7 +265,8 @@ def bank_run(tmp_path_factory):
     out = tmp / "out"
     path = tmp / "ct-filter-bank.yaml"
     path.write_text(yaml.safe_dump({**spec, "source": {"files": [str(p) for p in paths]}, "out": str(out)}))
-    report = pipeline.load_spec(path).run(n_workers=1, progress=False)
+    with inprocess_client(1) as client:
+        report = pipeline.load_spec(path).run(client=client, progress=False)
     return spec, paths, out, report
 
 
@@ -345,7 +346,8 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
     path = tmp_path / "ct-radiomics.yaml"
     path.write_text(yaml.safe_dump({**spec, "source": {"cohort": str(tmp_path / "cohort.csv")},
                                     "radiomics": {"params": str(params_path)}, "out": str(out)}))
-    pipeline.load_spec(path).run(n_workers=1, progress=False)
+    with inprocess_client(1) as client:
+        pipeline.load_spec(path).run(client=client, progress=False)
     with open(out, newline="") as fh:
         (row,) = list(csv.DictReader(fh))
 
