@@ -309,3 +309,18 @@ def test_a_float16_result_is_written_as_float32_with_the_same_values(tmp_path):
     back = sitk.ReadImage(str(tmp_path / "h.nrrd"))
     assert back.GetPixelID() == sitk.sitkFloat32
     np.testing.assert_array_equal(sitk.GetArrayFromImage(back), data.astype(np.float32))
+
+
+@pytest.mark.parametrize("ndim", [2, 3, 4, 5])
+def test_to_sitk_takes_2_to_5_dimensions(ndim):
+    array = np.arange(2 ** ndim, dtype=np.float32).reshape((2,) * ndim)
+    image = ct.to_sitk(array)
+    # SimpleITK orders the axes x first: the NumPy array read back is the same array
+    assert image.GetDimension() == ndim
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), array)
+
+
+@pytest.mark.parametrize("ndim", [1, 6])
+def test_to_sitk_refuses_other_dimensions_naming_them(ndim):
+    with pytest.raises(ValueError, match=rf"^`array` must have 2 to 5 dimensions; got {ndim}$"):
+        ct.to_sitk(np.zeros((2,) * ndim, np.float32))

@@ -365,3 +365,11 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
         assert float(row[ours]) == pytest.approx(value, rel=tol, abs=1e-9), ours
         compared += 1
     assert compared > 1000                     # 3 LoG sigmas, 8 wavelet bands, gradient, original
+    # the diagnostics of the original image and mask (not the configuration, which names
+    # other image types): the same numbers, tuples and strings as PyRadiomics reports them
+    diagnostics = {k: v for k, v in ref.items() if k.startswith("diagnostics_") and "Configuration" not in k
+                   and "Versions" not in k}
+    assert len(diagnostics) >= 15                 # image and mask: hash, spacing, size, voxel counts ...
+    for name, value in diagnostics.items():
+        value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
+        assert row[name] == str(value), name

@@ -188,6 +188,11 @@ def test_size_and_sigma_skip_rules_follow_pyradiomics():
     assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", image, mask, **kwargs)] == names
     tiny, tiny_mask = small_image((3, 24, 24), (1.0, 1.0, 1.0))
     assert generated("Sep3dLoG", tiny, tiny_mask, sigma=[1.0]) == generated("LoG", tiny, tiny_mask, sigma=[1.0]) == {}
+    # the boundary: 4 voxels on the smallest axis is enough for PyRadiomics, 3 is not
+    four, four_mask = small_image((4, 24, 24), (1.0, 1.0, 1.0))
+    built_in = list(generated("LoG", four, four_mask, sigma=[1.0]))
+    assert built_in == ["log-sigma-1-0-mm-3D"]
+    assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", four, four_mask, sigma=[1.0])] == built_in
 
 
 def test_bad_settings_name_the_setting():
@@ -307,3 +312,31 @@ def test_builtin_params_swap_sep3d_types_for_their_counterparts():
                             "Sep3dDoG": {"sigma": [1.0]}, "Sep3dGradient": {"variant": "pyradiomics"}}}
     assert cohort.builtin_params(params)["imageType"] == {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {},
                                                           "Gradient": {}}
+
+
+@pytest.mark.parametrize("what", ["spacing", "origin"])
+@pytest.mark.parametrize("offset, accepted", [(1e-5, True), (1e-2, False)])
+def test_mask_geometry_tolerance_is_pyradiomics_geometry_tolerance(what, offset, accepted):
+    from radiomics import featureextractor
+
+    from sep3d.radiomics.cohort import CaseError, check_case
+
+    image, mask = phantom()
+    values = list(getattr(mask, f"Get{what.capitalize()}")())
+    values[0] += offset
+    getattr(mask, f"Set{what.capitalize()}")(values)
+    # the oracle: PyRadiomics' own extractor with the same geometryTolerance (1e-3)
+    extractor = featureextractor.RadiomicsFeatureExtractor(geometryTolerance=1e-3)
+    extractor.disableAllFeatures()
+    extractor.enableFeatureClassByName("firstorder")
+    try:
+        extractor.execute(image, mask)
+        pyradiomics_accepts = True
+    except ValueError:
+        pyradiomics_accepts = False
+    assert pyradiomics_accepts == accepted
+    if accepted:
+        check_case(image, mask, 1, tolerance=1e-3)
+    else:
+        with pytest.raises(CaseError, match=rf"^image/mask geometry mismatch: {what} "):
+            check_case(image, mask, 1, tolerance=1e-3)

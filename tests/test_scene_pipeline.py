@@ -78,7 +78,13 @@ def test_tiled_run_mosaics_equal_the_whole_run(whole_run, tmp_path):
     for name in ("denoised", "ndvi", "pca", "sam"):
         with rasterio.open(whole / f"{name}.tif") as a, rasterio.open(tmp_path / "tiled" / f"{name}.tif") as b:
             assert a.crs == b.crs and a.transform == b.transform and a.descriptions == b.descriptions
+            assert a.tags() == b.tags()
+            assert [a.tags(i) for i in range(1, a.count + 1)] == [b.tags(i) for i in range(1, b.count + 1)]
             np.testing.assert_allclose(b.read(), a.read(), rtol=1e-6, atol=1e-6, err_msg=name)
+        if name == "denoised":  # the band tags say each band's wavelength: synthetic_cube's linspace
+            with rasterio.open(tmp_path / "tiled" / "denoised.tif") as b:
+                got = [float(b.tags(i)["wavelength"]) for i in range(1, b.count + 1)]
+            np.testing.assert_allclose(got, np.linspace(400, 2500, 40), rtol=1e-6)
     again = spec.run(out=tmp_path / "tiled", n_workers=1, progress=False)  # resume: nothing left to do
     assert again["tiles"]["skipped"] == 12
 
@@ -110,6 +116,20 @@ def test_library_csv_and_label_raster_from_files(whole_run, tmp_path):
     no_truth = pipeline.load_spec(write_spec(tmp_path, scene={"file": str(whole / "scene.tif")}))
     with pytest.raises(pipeline.SpecError, match=r"`(labels|library): truth` needs a synthetic_cube scene"):
         no_truth.run(out=tmp_path / "o3")
+
+
+def test_unnamed_steps_of_one_kind_are_named_kind_then_kind_2(tmp_path):
+    steps = [{"derivative": {"order": 1, "window_length": 5}}, {"derivative": {"order": 2, "window_length": 7}}]
+    spec = pipeline.load_spec(write_spec(tmp_path, steps=steps, sinks={"geotiff": ["derivative", "derivative-2"]}))
+    spec.run(out=tmp_path / "o")
+    scene = open_raster(tmp_path / "o" / "scene.tif", chunks=None)
+    x = scene.values.astype(np.float64)
+    delta = float(np.diff(scene.wavelength.values).mean())  # evenly spaced bands (synthetic_cube)
+    for name, (order, window) in (("derivative", (1, 5)), ("derivative-2", (2, 7))):
+        # polyorder: the documented default max(2, order + 1)
+        ref = ss.savgol_filter(x, window, max(2, order + 1), deriv=order, delta=delta, axis=0)
+        got = open_raster(tmp_path / "o" / f"{name}.tif", chunks=None).values
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
 
 
 def test_sep3d_run_cli_with_tiles(tmp_path):

@@ -839,3 +839,28 @@ def test_region_stats_errors(scene):
         sp.region_stats(cube, labels, ddof=1.0)
     with pytest.raises(ValueError, match="`ddof` must be >= 0"):
         sp.region_stats(cube, labels, ddof=-1)
+
+
+def test_index_formula_length_limit_is_inclusive(scene):
+    cube, _ = scene
+    wl = cube.wavelength.values
+    x = cube.values.astype(np.float64)
+    limit = sp.indices.MAX_FORMULA_LENGTH
+    longest = "n" + " + 0" * ((limit - 4) // 4) + "*10"      # n + 0 + ... + 0*10, exactly `limit` characters
+    longest += "0" * (limit - len(longest))
+    assert len(longest) == limit
+    got = sp.index(cube, longest, bands={"n": 842})
+    assert_close(got.values, x[nearest(wl, 842)], dtype=np.float32)
+    with pytest.raises(ValueError, match=rf"at most {limit} characters; got {limit + 1}$"):
+        sp.index(cube, longest + "0", bands={"n": 842})
+
+
+def test_index_linear_interpolation_reaches_the_first_and_last_bands(scene):
+    cube, _ = scene
+    wl = cube.wavelength.values
+    x = cube.values.astype(np.float64)
+    for k in (0, -1):  # a target on the outermost band is inside the bands: that band itself
+        got = sp.index(cube.astype(np.float64), "a", bands={"a": float(wl[k])}, method="linear")
+        np.testing.assert_allclose(got.values, x[k], rtol=1e-12)
+    with pytest.raises(ValueError, match="outside the bands"):
+        sp.index(cube, "a", bands={"a": float(wl[-1]) + 1.0}, method="linear")

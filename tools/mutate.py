@@ -65,6 +65,7 @@ MODULES = (
 #: the test files that exercise them (the numerical core has its own, much larger suite)
 TEST_FILES = (
     "tests/test_batch.py",
+    "tests/test_output_folder.py",
     "tests/test_pipeline.py",
     "tests/test_pipeline_values.py",
     "tests/test_scene_pipeline.py",
