@@ -443,3 +443,32 @@ def test_south_up_geotiff_read_packed_and_written_back_keeps_scale_offset_and_no
         assert out.dtypes == src.dtypes and out.scales == src.scales and out.offsets == src.offsets
         assert out.nodata == src.nodata and out.transform == src.transform
         np.testing.assert_array_equal(out.read(), src.read())
+
+
+# --------------------------------------------------------------------------- NetCDF via plain xarray
+
+
+@pytest.mark.parametrize("decode_coords", [True, "all"])
+def test_netcdf_opened_with_plain_xarray_is_written_without_a_dangling_grid_mapping(tmp_path, decode_coords):
+    import warnings
+
+    import rioxarray  # noqa: F401 - the .rio accessor
+    import xarray as xr
+
+    from sep3d.io import write_raster
+
+    source = xr.DataArray(np.arange(24, dtype=np.float32).reshape(2, 3, 4), dims=("band", "y", "x"),
+                          coords={"band": [1, 2], "y": 4000000.0 - 30.0 * np.arange(3),
+                                  "x": 500000.0 + 30.0 * np.arange(4)}, name="refl")
+    source.rio.write_crs("EPSG:32633").to_dataset().to_netcdf(tmp_path / "in.nc")
+    # xarray keeps `grid_mapping` as an attribute unless decode_coords="all" (then the CRS is a coordinate)
+    var = xr.open_dataset(tmp_path / "in.nc", decode_coords=decode_coords)["refl"]
+    write_raster(var, tmp_path / "out.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # xarray warns about a grid_mapping naming nothing
+        back = xr.open_dataset(tmp_path / "out.nc", decode_coords="all")
+    (name,) = back.data_vars
+    np.testing.assert_array_equal(back[name].values, source.values)
+    if decode_coords == "all":                         # the CRS came along: it is written again
+        assert back[name].rio.crs.to_epsg() == 32633
+    back.close()

@@ -753,9 +753,11 @@ def _as_dataset(values, fill):
     encoding = {}
     if fill is not None and not is_nan_value(fill):
         encoding["_FillValue"] = fill
+    # a grid_mapping attribute (xarray keeps it there unless decode_coords="all") names the
+    # source's CRS variable: written again below when the CRS is known, never left dangling
+    da.attrs.pop("grid_mapping", None)
     if has_crs:
         encoding["grid_mapping"] = "spatial_ref"
-        da.attrs.pop("grid_mapping", None)
     da.encoding = encoding
     ds = da.to_dataset(name=name)
     for var in ds.coords.values():
