@@ -159,3 +159,21 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
         tmp.mkdir()
         (tmp / "chunk").write_text("1")
     assert (store / "chunk").read_text() == "1"
+
+
+def test_fingerprint_ignores_key_order_and_sees_every_value():
+    spec = {"steps": [{"gaussian": {"sigma": 1.5}}], "sinks": ["nrrd"], "source": {"files": ["a.nrrd"]}}
+    reordered = {"source": {"files": ["a.nrrd"]}, "sinks": ["nrrd"], "steps": [{"gaussian": {"sigma": 1.5}}]}
+    assert batch.fingerprint(spec) == batch.fingerprint(reordered)     # a YAML edit that moves keys is no change
+    changed = {**spec, "steps": [{"gaussian": {"sigma": 1.6}}]}
+    assert batch.fingerprint(changed) != batch.fingerprint(spec)
+
+
+def test_a_local_cluster_has_the_workers_asked_for_but_no_more_than_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    client, cluster = batch._local_client(5, False, 0)
+    try:
+        assert len(cluster.workers) == 2                               # 5 asked, 2 cores
+    finally:
+        client.close()
+        cluster.close()

@@ -162,3 +162,14 @@ def test_the_shipped_spec_validates():
     spec = pipeline.load_spec(Path(__file__).parents[1] / "pipelines" / "hyperspectral.yaml")
     assert isinstance(spec, scene_module.ScenePipeline)
     assert [s.kind for s in spec.steps][:2] == ["spatial_spectral", "index"]
+
+
+def test_quicklook_legend_names_the_dominant_endmember_of_each_label():
+    from sep3d.datasets import synthetic_cube
+
+    _, truth = synthetic_cube((12, 10, 10), seed=0)
+    names = list(truth.coords["endmember"].values)
+    # synthetic_cube documents labels = 1 + index of the dominant endmember
+    assert scene_module.region_names([1, 2, 3], names) == names
+    assert scene_module.region_names([0, 4, 7], names) == ["region 0", "region 4", "region 7"]
+    assert scene_module.region_names([2], []) == ["region 2"]

@@ -479,6 +479,11 @@ def _nearest_band(cube, nm):
     return int(np.argmin(np.abs(wl - nm)))
 
 
+def region_names(labels, names):
+    """Legend texts of region labels: label k is ``names[k - 1]`` (synthetic_cube's labels), else "region k"."""
+    return [names[int(lab) - 1] if 0 < int(lab) <= len(names) else f"region {int(lab)}" for lab in labels]
+
+
 def quicklook(cube, outputs, tables, truth, path, index=None, rgb=(860.0, 650.0, 560.0)):
     """A PNG: false-colour composite (NIR, red, green), an index map and mean spectra of regions."""
     import matplotlib
@@ -504,8 +509,8 @@ def quicklook(cube, outputs, tables, truth, path, index=None, rgb=(860.0, 650.0,
     wl = cube.coords["wavelength"].values
     if table is not None and "mean" in table:
         names = list(truth.coords["endmember"].values) if truth is not None else []
-        for lab in table.coords["label"].values:
-            text = names[int(lab) - 1] if 0 < int(lab) <= len(names) else f"region {int(lab)}"
+        labels = table.coords["label"].values
+        for lab, text in zip(labels, region_names(labels, names)):
             axes[2].plot(wl, table["mean"].sel(label=lab).values, label=text)
         axes[2].set_title("mean spectra of regions")
         axes[2].legend(fontsize=8)
