@@ -335,6 +335,8 @@ BUILT_IN = {"Sep3dLoG": ("LoG", 1e-4), "Sep3dWavelet": ("Wavelet", 1e-6), "Sep3d
 def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
     from radiomics import featureextractor
 
+    from sep3d.radiomics import cohort
+
     image, mask = datasets.synthetic_ct(shape=(14, 40, 36), spacing=(2.5, 0.8, 0.9), seed=4)
     sitk.WriteImage(image, str(tmp_path / "case.nrrd"))
     sitk.WriteImage(mask, str(tmp_path / "case_mask.nrrd"))
@@ -345,9 +347,11 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
     out = tmp_path / "features.csv"
     path = tmp_path / "ct-radiomics.yaml"
     path.write_text(yaml.safe_dump({**spec, "source": {"cohort": str(tmp_path / "cohort.csv")},
-                                    "radiomics": {"params": str(params_path)}, "out": str(out)}))
+                                    "radiomics": {"params": str(params_path), "compare": "case"},
+                                    "out": str(out)}))
+    spec_run = pipeline.load_spec(path)
     with inprocess_client(1) as client:
-        pipeline.load_spec(path).run(client=client, progress=False)
+        rows, _ = spec_run.run(client=client, progress=False)
     with open(out, newline="") as fh:
         (row,) = list(csv.DictReader(fh))
 
@@ -365,6 +369,24 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
         assert float(row[ours]) == pytest.approx(value, rel=tol, abs=1e-9), ours
         compared += 1
     assert compared > 1000                     # 3 LoG sigmas, 8 wavelet bands, gradient, original
+    # what `sep3d run` prints: the table head and the comparison with the built-in types
+    n_features = len(features)
+    head = cohort.table_head(rows).splitlines()
+    assert head[0] == f"1 case(s) x {n_features} features; first rows:"
+    columns = head[1].split()
+    assert columns[0] == "ID" and "original_firstorder_Mean" in columns
+    cells = dict(zip(columns, head[2].split()))
+    assert cells["ID"] == "case"
+    assert float(cells["original_firstorder_Mean"]) == pytest.approx(features["original_firstorder_Mean"], rel=1e-5)
+    sep3d_columns = [c for c in columns if c.startswith("sep3d-")]
+    assert sep3d_columns and all(float(cells[c]) == pytest.approx(features[c[len("sep3d-"):]], rel=1e-4)
+                                 for c in sep3d_columns)
+    summary = cohort.compare_builtin(spec_run.items(), spec_run.params, spec_run.compare)
+    filtered = [k for k in features if not k.startswith("original_")]
+    assert f"{len(filtered)} features compared" in summary, summary
+    worst = float(summary.rsplit("largest relative difference ", 1)[1])
+    assert 0 <= worst < 1e-4                                      # the params file's promise
+    assert "built-in LoG, Wavelet, Gradient" in summary
     # the diagnostics of the original image and mask (not the configuration, which names
     # other image types): the same numbers, tuples and strings as PyRadiomics reports them
     diagnostics = {k: v for k, v in ref.items() if k.startswith("diagnostics_") and "Configuration" not in k
