@@ -431,3 +431,66 @@ def test_scene_region_stats_on_a_label_raster_whose_nodata_is_zero(tmp_path):
         mask = labels == int(float(row["label"]))
         values = [float(v) for k, v in row.items() if k not in ("label", "statistic")]
         np.testing.assert_allclose(values, cube[:, mask].astype(np.float64).mean(axis=1), rtol=1e-5)  # CSV: 6 digits
+
+
+# --------------------------------------------------------------------------- stale results
+
+
+@requires_radiomics
+def test_radiomics_tables_say_what_the_last_run_found(tmp_path, serial_client):
+    from radiomics import featureextractor
+
+    from sep3d.radiomics.cohort import extract_cohort
+
+    root = make_dataset(tmp_path / "dataset", ids=("P001", "P002"))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"imageType": {"Original": {}}, "featureClass": {"firstorder": ["Mean"]}}))
+    out, failures = tmp_path / "features.csv", tmp_path / "features-failures.csv"
+    extract_cohort(root / "cohort.csv", params, out, client=serial_client, progress=False)
+    assert out.exists() and not failures.exists()
+    masks = {i: (root / i / "mask.nrrd").read_bytes() for i in ("P001", "P002")}
+    for i in masks:  # every mask emptied: no case can be extracted
+        mask = sitk.ReadImage(str(root / i / "mask.nrrd"))
+        sitk.WriteImage(mask * 0, str(root / i / "mask.nrrd"))
+    rows, report = extract_cohort(root / "cohort.csv", params, out, client=serial_client, progress=False)
+    assert rows == [] and sorted(report.failed) == ["P001", "P002"]
+    assert not out.exists()                        # no table from the earlier run pretends to be this one's
+    with open(failures, newline="") as fh:
+        assert sorted(r["ID"] for r in csv.DictReader(fh)) == ["P001", "P002"]
+    for i, data in masks.items():
+        (root / i / "mask.nrrd").write_bytes(data)
+    rows, report = extract_cohort(root / "cohort.csv", params, out, client=serial_client, progress=False)
+    assert not failures.exists() and not report.failed
+    with open(out, newline="") as fh:
+        table = {row["ID"]: row for row in csv.DictReader(fh)}
+    reference = featureextractor.RadiomicsFeatureExtractor(str(params)).execute(
+        str(root / "P001" / "image.nrrd"), str(root / "P001" / "mask.nrrd"))
+    assert float(table["P001"]["original_firstorder_Mean"]) == pytest.approx(
+        float(reference["original_firstorder_Mean"]), rel=1e-12)
+
+
+def test_a_scene_rerun_without_a_step_removes_that_step_output_and_nothing_else(tmp_path):
+    spec = {"scene": {"synthetic_cube": {"shape": [12, 20, 20], "seed": 1, "nodata": False}},
+            "steps": [{"spatial_spectral": {"name": "denoised", "spatial": {"gaussian": {"sigma": 30.0}}}},
+                      {"index": {"name": "ndvi", "input": "denoised", "index": "ndvi"}}],
+            "sinks": {"geotiff": ["denoised", "ndvi"]}}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    path = tmp_path / "scene.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    pipeline.load_spec(path).run(out=out, progress=False)
+    assert (out / "ndvi.tif").exists()
+    spec["steps"], spec["sinks"] = spec["steps"][:1], {"geotiff": ["denoised"]}
+    path.write_text(yaml.safe_dump(spec))
+    pipeline.load_spec(path).run(out=out, progress=False)
+    assert not (out / "ndvi.tif").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    import rasterio
+
+    with rasterio.open(out / "scene.tif") as src:
+        cube, res = src.read().astype(np.float64), abs(src.transform.a)
+    with rasterio.open(out / "denoised.tif") as src:
+        denoised = src.read()
+    ref = np.stack([ndi.gaussian_filter(band, 30.0 / res, mode="reflect") for band in cube])
+    assert np.allclose(denoised, ref, rtol=0, atol=1e-5 * np.abs(cube).max())
