@@ -49,3 +49,12 @@ def engine_threads(_):
 def same_name_step(item, folder):
     """Every item writes the same file name (a badly named output): the second must not overwrite the first."""
     (Path(folder) / "result.txt").write_text(str(item))
+
+
+def flaky_step(item, folder):
+    """Writes its value, or fails while the file named by item['fail_if'] exists."""
+    if Path(item["fail_if"]).exists():
+        raise RuntimeError(f"{item['id']} fails on purpose")
+    out = Path(folder) / f"{item['id']}.txt"
+    out.write_text(str(item["value"]))
+    return str(out)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from batch_steps import engine_threads, half_written, record_step, smooth_case
+from batch_steps import engine_threads, flaky_step, half_written, record_step, smooth_case
 from conftest import assert_close, inprocess_client, make_volume
 from sep3d import batch
 
@@ -177,3 +177,19 @@ def test_a_local_cluster_has_the_workers_asked_for_but_no_more_than_the_cores(mo
     finally:
         client.close()
         cluster.close()
+
+
+def test_an_item_failing_after_an_earlier_success_is_no_longer_done(tmp_path, inprocess_client):
+    flag = tmp_path / "fail"
+    items = [{"id": "p1", "value": 3, "fail_if": str(flag)}]
+    out = tmp_path / "out"
+    batch.run(items, flaky_step, out, client=inprocess_client, progress=False)
+    flag.touch()
+    second = batch.run(items, flaky_step, out, client=inprocess_client, retries=2, force=True, progress=False)
+    key = batch.item_key(items[0])
+    manifest = json.loads((out / batch.MANIFEST).read_text())
+    assert key not in manifest["done"] and list(second.failed) == [key]
+    assert manifest["failed"][key]["attempts"] == 3                   # the first try and 2 retries
+    flag.unlink()
+    third = batch.run(items, flaky_step, out, client=inprocess_client, progress=False)
+    assert third.skipped == [] and (out / "p1.txt").read_text() == "3"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sep3d.output_folder import MANIFEST, OutputFolder, check_name, replace_path
+from sep3d.output_folder import MANIFEST, OutputFolder, OutputFolderBusy, atomic_path, check_name, replace_path
 
 
 @pytest.mark.parametrize("value", [3, None, b"case", "", "   "])
@@ -56,3 +56,30 @@ def test_replace_path_puts_a_folder_in_place_of_an_existing_one(tmp_path):
     (new / "fresh").write_text("y")
     replace_path(new, old)
     assert [p.name for p in old.iterdir()] == ["fresh"] and not new.exists()
+
+
+def test_names_may_hold_spaces_but_no_control_characters():
+    check_name("case 1", "case ID")                          # a space is a printable character
+    for bad in ("case\x1f1", "case\x7f", "case\n1"):
+        with pytest.raises(ValueError, match="control character"):
+            check_name(bad, "case ID")
+
+
+def test_atomic_path_creates_missing_parent_folders(tmp_path):
+    final = tmp_path / "a" / "b" / "c.txt"
+    with atomic_path(final) as tmp:
+        tmp.write_text("x")
+    assert final.read_text() == "x" and [p.name for p in final.parent.iterdir()] == ["c.txt"]
+
+
+def test_a_foreign_manifest_is_refused_and_leaves_the_folder_unlocked(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text("[1, 2, 3]")                 # a JSON file sep3d did not write
+    for _ in range(2):   # the second time too: the first refusal released its lock
+        with pytest.raises(ValueError):
+            OutputFolder(out).__enter__()
+    (out / MANIFEST).unlink()
+    with OutputFolder(out):
+        with pytest.raises(OutputFolderBusy):
+            OutputFolder(out).__enter__()

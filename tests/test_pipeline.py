@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import SimpleITK as sitk
+import yaml
 import zarr
 
 from conftest import assert_close, inprocess_client
@@ -167,3 +168,27 @@ def test_cli_run_and_batch_on_a_scheduler_address(cases, tmp_path, client, capsy
     with pytest.raises(SystemExit):
         cli.main(["run", str(tmp_path / "nope.yaml")])
     assert "pipeline spec not found" in capsys.readouterr().err
+
+
+def test_load_spec_overrides_replace_top_level_keys(cases, tmp_path, client):
+    spec_path = cases / "override.yaml"
+    spec_path.write_text(yaml.safe_dump({"source": {"files": [str(cases / "case0.nrrd")]},
+                                         "steps": [{"gaussian": {"sigma": 1.0}}], "sinks": ["nrrd"],
+                                         "out": str(tmp_path / "not-here")}))
+    spec = pipeline.load_spec(spec_path, out=str(tmp_path / "here"), name=None)   # None: keep the spec's
+    spec.run(client=client, progress=False)
+    assert (tmp_path / "here" / "case0" / "gaussian.nrrd").exists() and not (tmp_path / "not-here").exists()
+
+
+def test_step_arguments_must_be_a_mapping():
+    with pytest.raises(pipeline.SpecError, match=r"^steps\[0\] \(gaussian\): arguments must be a mapping; got \[1\.5\]$"):
+        pipeline.from_dict({"source": {"files": ["a.nrrd"]}, "steps": [{"gaussian": [1.5]}], "sinks": ["nrrd"]})
+
+
+def test_a_cohort_csv_needs_a_mask_column_only_when_asked(tmp_path):
+    (tmp_path / "c.nrrd").write_text("")
+    (tmp_path / "cohort.csv").write_text("ID,Image\nc,c.nrrd\n")
+    rows = pipeline.read_cohort_csv(tmp_path / "cohort.csv")
+    assert [r["image"] for r in rows] == [str(tmp_path / "c.nrrd")]
+    with pytest.raises(pipeline.SpecError, match=r"needs the columns \['Image', 'Mask'\]"):
+        pipeline.read_cohort_csv(tmp_path / "cohort.csv", need_mask=True)

@@ -20,6 +20,8 @@ a params override that is ignored, fails here even where two sep3d runs would ag
 from __future__ import annotations
 
 import csv
+import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +69,11 @@ def scene_run(tmp_path_factory):
     path = tmp / "hyperspectral.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = tmp / "out"
-    pipeline.load_spec(path).run(out=out, progress=False)
+    start = time.perf_counter()
+    summary = pipeline.load_spec(path).run(out=out, progress=False)
+    wall = time.perf_counter() - start
     steps = {next(iter(s.values()))["name"]: (next(iter(s)), next(iter(s.values()))) for s in spec["steps"]}
-    return spec, steps, out
+    return spec, steps, out, summary, wall
 
 
 def savgol_bands(cube, *args, **kwargs):
@@ -85,13 +89,13 @@ def savgol_bands(cube, *args, **kwargs):
 
 def step_input(scene_run, name):
     """The declared input of step `name`, as written by the run (the scene or an earlier output)."""
-    _, steps, out = scene_run
+    _, steps, out = scene_run[:3]
     source = steps[name][1].get("input", "image")
     return read_tif(out / ("scene.tif" if source == "image" else f"{source}.tif"))[0]
 
 
 def test_every_sink_of_the_hyperspectral_spec_is_written(scene_run):
-    spec, _, out = scene_run
+    spec, _, out = scene_run[:3]
     for name in spec["sinks"]["geotiff"]:
         assert (out / f"{name}.tif").is_file(), name
     for name in spec["sinks"]["zarr"]:
@@ -101,7 +105,7 @@ def test_every_sink_of_the_hyperspectral_spec_is_written(scene_run):
 
 
 def test_scene_is_the_declared_synthetic_cube(scene_run):
-    spec, _, out = scene_run
+    spec, _, out = scene_run[:3]
     cube, truth = datasets.synthetic_cube(**spec["scene"]["synthetic_cube"])
     values, transform, crs, _ = read_tif(out / "scene.tif")
     np.testing.assert_array_equal(values, cube.values.astype(np.float64))
@@ -110,7 +114,7 @@ def test_scene_is_the_declared_synthetic_cube(scene_run):
 
 
 def test_denoised_is_a_gaussian_per_band_then_savitzky_golay_along_the_bands(scene_run):
-    spec, steps, out = scene_run
+    spec, steps, out = scene_run[:3]
     kind, args = steps["denoised"]
     scene = step_input(scene_run, "denoised")
     sigma_px = args["spatial"]["gaussian"]["sigma"] / 30.0          # metres over the 30 m pixels
@@ -149,7 +153,7 @@ def test_indices_are_their_published_formulas_on_the_nearest_bands_of_their_inpu
 
 
 def test_first_derivative_is_savitzky_golay_in_per_nm(scene_run):
-    _, steps, out = scene_run
+    _, steps, out = scene_run[:3]
     args = steps["first-derivative"][1]
     data = step_input(scene_run, "first-derivative")
     delta = (2500.0 - 400.0) / (SCENE_SHAPE[0] - 1)
@@ -175,7 +179,7 @@ def compare_scores(got, ref, valid):
 
 
 def test_pca_scores_are_projections_on_the_covariance_eigenvectors(scene_run):
-    _, steps, out = scene_run
+    _, steps, out = scene_run[:3]
     k = steps["pca"][1]["n_components"]
     pixels, valid = valid_pixels(step_input(scene_run, "pca"))
     mean = pixels.mean(axis=0)
@@ -185,7 +189,7 @@ def test_pca_scores_are_projections_on_the_covariance_eigenvectors(scene_run):
 
 
 def test_mnf_scores_whiten_the_noise_of_right_hand_pixel_differences(scene_run):
-    _, steps, out = scene_run
+    _, steps, out = scene_run[:3]
     k = steps["mnf"][1]["n_components"]
     cube = step_input(scene_run, "mnf")                              # the raw scene (no `input`)
     pixels, valid = valid_pixels(cube)
@@ -201,7 +205,7 @@ def test_mnf_scores_whiten_the_noise_of_right_hand_pixel_differences(scene_run):
 
 def test_sam_angles_are_spectral_python_spectral_angles(scene_run):
     spectral = pytest.importorskip("spectral", reason="Spectral Python (the `test` extra) is not installed")
-    spec, _, out = scene_run
+    spec, _, out = scene_run[:3]
     _, truth = datasets.synthetic_cube(**spec["scene"]["synthetic_cube"])
     data = step_input(scene_run, "sam")
     pixels, valid = valid_pixels(data)
@@ -213,7 +217,7 @@ def test_sam_angles_are_spectral_python_spectral_angles(scene_run):
 
 
 def test_region_statistics_are_per_label_means_and_deviations_of_the_input(scene_run):
-    spec, steps, out = scene_run
+    spec, steps, out = scene_run[:3]
     _, truth = datasets.synthetic_cube(**spec["scene"]["synthetic_cube"])
     labels = truth["labels"].values
     data = step_input(scene_run, "region-stats")
@@ -231,6 +235,19 @@ def test_region_statistics_are_per_label_means_and_deviations_of_the_input(scene
         np.testing.assert_allclose(table[lab, "mean"], pixels.mean(axis=0), rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(table[lab, "std"], pixels.std(axis=0), rtol=1e-5, atol=1e-7)
         assert table[lab, "count"][0] == len(pixels)
+
+
+def test_the_scene_summary_lists_every_written_file_and_plausible_timings(scene_run):
+    spec, _, out, summary, wall = scene_run
+    expected = {name: [str(out / f"{name}.tif")] for name in spec["sinks"]["geotiff"]}
+    for name in spec["sinks"]["zarr"]:
+        expected.setdefault(name, []).append(str(out / f"{name}.zarr"))
+    expected["region-stats"] = [str(out / "region-stats.csv")]
+    expected["quicklook"] = [str(out / "quicklook.png")]
+    assert summary["outputs"] == expected
+    assert all(Path(p).exists() for paths in expected.values() for p in paths)
+    assert 0 < summary["seconds"] <= wall + 0.01
+    assert summary["step_seconds"] and all(0 <= t <= wall for t in summary["step_seconds"].values())
 
 
 def test_quicklook_is_a_png_of_the_documented_size(scene_run):
@@ -266,8 +283,10 @@ def bank_run(tmp_path_factory):
     path = tmp / "ct-filter-bank.yaml"
     path.write_text(yaml.safe_dump({**spec, "source": {"files": [str(p) for p in paths]}, "out": str(out)}))
     with inprocess_client(1) as client:
+        start = time.perf_counter()
+    with inprocess_client(1) as client:
         report = pipeline.load_spec(path).run(client=client, progress=False)
-    return spec, paths, out, report
+    return spec, paths, out, report, time.perf_counter() - start
 
 
 def physical_reference(kind, args, volume, spacing):
@@ -287,7 +306,7 @@ def physical_reference(kind, args, volume, spacing):
 
 
 def test_every_output_of_the_filter_bank_is_scipy_on_its_declared_input(bank_run):
-    spec, paths, out, report = bank_run
+    spec, paths, out, report, wall = bank_run
     assert sorted(report.done) == ["case0", "case1"] and not report.failed
     for path in paths:
         source = sitk.ReadImage(str(path))
@@ -316,6 +335,11 @@ def test_every_output_of_the_filter_bank_is_scipy_on_its_declared_input(bank_run
         assert sorted(recorded) == sorted(names)
         for name in names:
             assert recorded[name] == [str(case_dir / f"{name}.nrrd"), str(case_dir / "filters.zarr")]
+        timings = report.done[path.stem]["filter_seconds"]
+        assert sorted(timings) == sorted(names) and all(0 <= t <= wall for t in timings.values())
+        assert 0 < report.done[path.stem]["seconds"] <= wall
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert all(0 <= record["seconds"] <= wall for record in manifest["done"].values())
 
 
 # ---------------------------------------------------------------------------------------
@@ -354,6 +378,10 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
         rows, _ = spec_run.run(client=client, progress=False)
     with open(out, newline="") as fh:
         (row,) = list(csv.DictReader(fh))
+    (returned,) = rows                                     # the Python API's row: numbers as numbers
+    assert isinstance(returned["original_firstorder_Mean"], float)
+    assert isinstance(returned["diagnostics_Mask-original_VoxelNum"], int)
+    assert 0 < returned["sep3d_seconds"] < 600
 
     params = yaml.safe_load(params_path.read_text())
     built_in = {BUILT_IN[k][0]: v for k, v in params["imageType"].items()}

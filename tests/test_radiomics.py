@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import SimpleITK as sitk
+import yaml
 
 radiomics = pytest.importorskip("radiomics", reason="PyRadiomics (the `radiomics` extra) is not installed")
 pywt = pytest.importorskip("pywt", reason="PyWavelets (the `radiomics` extra) is not installed")
@@ -25,6 +26,7 @@ from pykwalify.errors import SchemaError  # noqa: E402  (PyRadiomics' params val
 from radiomics import featureextractor, imageoperations  # noqa: E402
 
 import sep3d.radiomics as sr  # noqa: E402
+from conftest import assert_close  # noqa: E402
 from sep3d import datasets  # noqa: E402
 from sep3d.pipeline import SpecError, load_spec  # noqa: E402
 from sep3d.radiomics import cohort  # noqa: E402
@@ -340,3 +342,46 @@ def test_mask_geometry_tolerance_is_pyradiomics_geometry_tolerance(what, offset,
     else:
         with pytest.raises(CaseError, match=rf"^image/mask geometry mismatch: {what} "):
             check_case(image, mask, 1, tolerance=1e-3)
+
+
+def test_dog_is_the_difference_of_two_gaussians_with_ratio_1_6_by_default():
+    image, mask = phantom()
+    (name, result), = generated("Sep3dDoG", image, mask, sigma=[2.0]).items()
+    assert name == "sep3d-dog-sigma-2-0-mm-3D"
+    volume = sitk.GetArrayFromImage(image).astype(np.float64)
+    px = np.divide(2.0, image.GetSpacing()[::-1])
+    # G(sigma) - G(1.6 sigma), sigma in mm over the spacing, PyRadiomics' nearest boundary
+    ref = ndi.gaussian_filter(volume, px, mode="nearest") - ndi.gaussian_filter(volume, 1.6 * px, mode="nearest")
+    assert_close(sitk.GetArrayFromImage(result), ref, np.float32)
+    with pytest.raises(ValueError, match=r"`dogRatio` of Sep3dDoG must be > 1; got 1\.0"):
+        generated("Sep3dDoG", image, mask, sigma=[2.0], dogRatio=1.0)
+
+
+def test_a_sigma_is_kept_exactly_when_pyradiomics_keeps_it():
+    # PyRadiomics keeps sigma when every axis has size >= ceil(sigma / spacing) + 1 voxels:
+    # 8 slices of 2 mm hold sigma 14 mm (ceil 7 + 1 = 8) but not 14.5 mm (8 + 1 = 9)
+    image, mask = small_image((8, 24, 24), (2.0, 1.0, 1.0))
+    kwargs = {"sigma": [14.0, 14.5]}
+    built_in = list(generated("LoG", image, mask, **kwargs))
+    assert built_in == ["log-sigma-14-0-mm-3D"]
+    assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", image, mask, **kwargs)] == built_in
+
+
+def test_the_pyradiomics_version_in_fingerprints_is_the_installed_distribution():
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("pyradiomics", "pyradiomics-bhklab"):
+        try:
+            expected = f"{dist} {version(dist)}"
+            break
+        except PackageNotFoundError:
+            continue
+    assert cohort._pyradiomics_version() == expected
+
+
+@pytest.mark.parametrize("section", [{"compare": "lung1"}, "params.yaml"])
+def test_a_radiomics_spec_needs_a_params_mapping(tmp_path, section):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"source": {"files": ["a.nrrd"]}, "radiomics": section}))
+    with pytest.raises(SpecError, match=r"^`radiomics` must be a mapping with `params`"):
+        load_spec(path)

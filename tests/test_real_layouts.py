@@ -472,3 +472,41 @@ def test_netcdf_opened_with_plain_xarray_is_written_without_a_dangling_grid_mapp
     if decode_coords == "all":                         # the CRS came along: it is written again
         assert back[name].rio.crs.to_epsg() == 32633
     back.close()
+
+
+def test_a_single_band_store_is_band_1_like_gdal(tmp_path):
+    import warnings
+
+    import xarray as xr
+
+    from sep3d.io import open_raster
+
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    xr.Dataset({"ndvi": (("y", "x"), values)}, coords={"y": [30.0, 0.0, -30.0], "x": 30.0 * np.arange(4)}) \
+        .to_netcdf(tmp_path / "one.nc")
+    da = open_raster(tmp_path / "one.nc", chunks=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(tmp_path / "one.nc") as src:     # GDAL numbers bands from 1
+            assert src.count == 1 and src.indexes == (1,)
+    assert da.dims == ("band", "y", "x") and da.band.values.tolist() == list(src.indexes)
+    np.testing.assert_array_equal(da.values[0], values)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint8"])
+def test_values_at_the_ends_of_an_integer_dtype_are_written_as_they_are(tmp_path, dtype):
+    import rioxarray  # noqa: F401 - the .rio accessor
+    import xarray as xr
+
+    from sep3d.io import write_raster
+
+    info = np.iinfo(dtype)
+    values = np.array([[[float(info.min), 0.0, float(info.max)], [1.0, 2.0, 3.0]]])
+    da = xr.DataArray(values, dims=("band", "y", "x"),
+                      coords={"band": [1], "y": [45.0, 15.0], "x": [15.0, 45.0, 75.0]}).rio.write_crs("EPSG:32633")
+    write_raster(da, tmp_path / "ends.tif", dtype=dtype)
+    with rasterio.open(tmp_path / "ends.tif") as src:   # rasterio reads the stored integers
+        assert src.dtypes[0] == dtype
+        np.testing.assert_array_equal(src.read(), values.astype(dtype))
+    with pytest.raises(ValueError, match=rf"`dtype` {dtype}"):
+        write_raster(da + 1.0, tmp_path / "over.tif", dtype=dtype)

@@ -173,3 +173,19 @@ def test_quicklook_legend_names_the_dominant_endmember_of_each_label():
     assert scene_module.region_names([1, 2, 3], names) == names
     assert scene_module.region_names([0, 4, 7], names) == ["region 0", "region 4", "region 7"]
     assert scene_module.region_names([2], []) == ["region 2"]
+
+
+@pytest.mark.parametrize("options, expected", [({"index": "ndvi"}, {"index": "ndvi"}), (None, {})])
+def test_quicklook_options_of_the_spec_reach_the_quicklook(tmp_path, monkeypatch, options, expected):
+    seen = []
+
+    def recorder(cube, outputs, tables, truth, path, **kwargs):
+        seen.append(kwargs)
+        path.write_bytes(b"\x89PNG")
+        return path
+
+    monkeypatch.setattr(scene_module, "quicklook", recorder)
+    steps = [{"index": {"name": "ndvi", "index": "ndvi"}}, {"index": {"name": "ndwi", "index": "ndwi"}}]
+    spec = pipeline.load_spec(write_spec(tmp_path, steps=steps, sinks={"geotiff": ["ndwi"], "quicklook": options}))
+    spec.run(out=tmp_path / "o")
+    assert seen == [expected]

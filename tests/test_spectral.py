@@ -864,3 +864,31 @@ def test_index_linear_interpolation_reaches_the_first_and_last_bands(scene):
         np.testing.assert_allclose(got.values, x[k], rtol=1e-12)
     with pytest.raises(ValueError, match="outside the bands"):
         sp.index(cube, "a", bands={"a": float(wl[-1]) + 1.0}, method="linear")
+
+
+def test_select_band_limits_are_the_documented_ones():
+    wl = np.array([500.0, 510.0, 520.0])
+    # a wavelength may be up to 2 x the median band spacing (2 x 10 nm) from the nearest band
+    assert sp.indices.select_band(wl, 540.0) == [(2, 1.0)]
+    with pytest.raises(ValueError, match=r"20\.5 nm from the nearest band \(520 nm\); the limit is .* = 20 nm"):
+        sp.indices.select_band(wl, 540.5)
+    assert sp.indices.select_band(np.array([500.0, 510.0]), 529.0) == [(1, 1.0)]     # two bands: spacing 10 nm
+    assert sp.indices.select_band(np.array([500.0]), 500.0) == [(0, 1.0)]
+    with pytest.raises(ValueError, match="the limit is 2 x the median band spacing = 0 nm"):
+        sp.indices.select_band(np.array([500.0]), 500.5)                              # one band: exact only
+    # ranges are closed: lo <= wavelength <= hi
+    assert sp.indices.select_band(wl, (510.0, 510.0)) == [(1, 1.0)]
+    assert sp.indices.select_band(wl, (500.0, 520.0)) == [(0, 1 / 3), (1, 1 / 3), (2, 1 / 3)]
+    with pytest.raises(ValueError, match="lo <= hi"):
+        sp.indices.select_band(wl, (511.0, 510.0))
+
+
+def test_index_records_the_bands_it_used(scene):
+    cube, _ = scene
+    wl = cube.wavelength.values
+    got = sp.index(cube, "NDVI", bands={"red": (600, 700)})
+    nir = nearest(wl, 842)
+    inside = np.flatnonzero((wl >= 600) & (wl <= 700))
+    described = dict(part.split(": ", 1) for part in got.attrs["bands"].split("; "))
+    assert described["nir"] == f"band {nir} ({wl[nir]:g} nm)"
+    assert described["red"] == " + ".join(f"{1 / inside.size:.3g} x band {i} ({wl[i]:g} nm)" for i in inside)
