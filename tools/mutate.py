@@ -502,7 +502,6 @@ def main(argv=None):
     store = {} if args.fresh or not results_file.exists() else json.loads(results_file.read_text())
     tests_digest = _digest(tests + ["tests/conftest.py"])
     mutants, selection, results = [], {}, {}
-    order = random.Random(args.seed)
     per_module = []
     for module in args.module:
         source = (ROOT / module).read_text()
@@ -525,7 +524,7 @@ def main(argv=None):
                 results[m.key] = {"outcome": "uncovered", "line": m.line, "change": m.change}
             elif earlier and (earlier["outcome"] in ("killed", "timeout") or earlier.get("tests") == tests_digest):
                 results[m.key] = earlier
-        order.shuffle(mine)
+        random.Random(f"{args.seed}:{module}").shuffle(mine)   # each module's order its own
         per_module.append([m for m in mine if m.key not in results])
         store[module] = {"source": digest, "results": kept.get("results", {}) if not fresh_module else {}}
         mutants.extend(mine)
