@@ -3,6 +3,7 @@
 The oracle is SimpleITK reading the files directly, and the folder listing itself.
 """
 import gzip
+import re
 import os
 import shutil
 
@@ -324,3 +325,12 @@ def test_to_sitk_takes_2_to_5_dimensions(ndim):
 def test_to_sitk_refuses_other_dimensions_naming_them(ndim):
     with pytest.raises(ValueError, match=rf"^`array` must have 2 to 5 dimensions; got {ndim}$"):
         ct.to_sitk(np.zeros((2,) * ndim, np.float32))
+
+
+@pytest.mark.parametrize("shape, like_shape, axis", [((3, 4), (3, 5), "axis 1 (x)"), ((2, 3, 4), (2, 6, 4), "axis 1 (y)"),
+                                                     ((2, 2, 3, 4), (5, 2, 3, 4), "axis 0 (t)")])
+def test_a_shape_mismatch_with_like_names_the_axis(shape, like_shape, axis):
+    like = sitk.GetImageFromArray(np.zeros(like_shape, np.float32), isVector=False)
+    k = int(axis.split()[1])
+    with pytest.raises(ValueError, match=rf"{re.escape(axis)} has {shape[k]}, `like` has {like_shape[k]}$"):
+        ct.to_sitk(np.zeros(shape, np.float32), like=like)

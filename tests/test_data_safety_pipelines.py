@@ -469,21 +469,22 @@ def test_radiomics_tables_say_what_the_last_run_found(tmp_path, serial_client):
         float(reference["original_firstorder_Mean"]), rel=1e-12)
 
 
-def test_a_scene_rerun_without_a_step_removes_that_step_output_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("tiles", [None, {"size": 10}])
+def test_a_scene_rerun_without_a_step_removes_that_step_output_and_nothing_else(tmp_path, tiles, client):
     spec = {"scene": {"synthetic_cube": {"shape": [12, 20, 20], "seed": 1, "nodata": False}},
             "steps": [{"spatial_spectral": {"name": "denoised", "spatial": {"gaussian": {"sigma": 30.0}}}},
                       {"index": {"name": "ndvi", "input": "denoised", "index": "ndvi"}}],
-            "sinks": {"geotiff": ["denoised", "ndvi"]}}
+            "sinks": {"geotiff": ["denoised", "ndvi"]}, **({"tiles": tiles} if tiles else {})}
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     path = tmp_path / "scene.yaml"
     path.write_text(yaml.safe_dump(spec))
-    pipeline.load_spec(path).run(out=out, progress=False)
+    pipeline.load_spec(path).run(out=out, client=client, progress=False)
     assert (out / "ndvi.tif").exists()
     spec["steps"], spec["sinks"] = spec["steps"][:1], {"geotiff": ["denoised"]}
     path.write_text(yaml.safe_dump(spec))
-    pipeline.load_spec(path).run(out=out, progress=False)
+    pipeline.load_spec(path).run(out=out, client=client, progress=False)
     assert not (out / "ndvi.tif").exists()
     assert (out / "notes.txt").read_text() == "mine"
     import rasterio

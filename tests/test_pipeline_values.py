@@ -320,6 +320,8 @@ def test_every_output_of_the_filter_bank_is_scipy_on_its_declared_input(bank_run
             name = args.get("name", kind)
             ref = physical_reference(kind, args, outputs[args.get("input", "image")], spacing)
             written = sitk.ReadImage(str(case_dir / f"{name}.nrrd"))
+            header = (case_dir / f"{name}.nrrd").read_bytes().split(b"\n\n", 1)[0]
+            assert b"encoding: gzip" in header                        # the sink's default: compressed
             assert written.GetSpacing() == source.GetSpacing() and written.GetOrigin() == source.GetOrigin()
             assert written.GetDirection() == source.GetDirection()
             assert_close(sitk.GetArrayFromImage(written), ref, np.float32)
@@ -378,6 +380,10 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
         rows, _ = spec_run.run(client=client, progress=False)
     with open(out, newline="") as fh:
         (row,) = list(csv.DictReader(fh))
+    table = out.read_bytes()
+    with inprocess_client(1) as client:                    # a rerun: nothing changed, nothing recomputed
+        again, report = spec_run.run(client=client, progress=False)
+    assert report.skipped == ["case"] and again == rows and out.read_bytes() == table
     (returned,) = rows                                     # the Python API's row: numbers as numbers
     assert isinstance(returned["original_firstorder_Mean"], float)
     assert isinstance(returned["diagnostics_Mask-original_VoxelNum"], int)

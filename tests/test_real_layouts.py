@@ -510,3 +510,31 @@ def test_values_at_the_ends_of_an_integer_dtype_are_written_as_they_are(tmp_path
         np.testing.assert_array_equal(src.read(), values.astype(dtype))
     with pytest.raises(ValueError, match=rf"`dtype` {dtype}"):
         write_raster(da + 1.0, tmp_path / "over.tif", dtype=dtype)
+
+
+def test_a_store_with_bad_chunks_is_refused_before_it_is_read(tmp_path):
+    import xarray as xr
+
+    from sep3d.io import open_raster
+
+    xr.Dataset({"r": (("band", "y", "x"), np.zeros((2, 3, 4), np.float32))}).to_netcdf(tmp_path / "s.nc")
+    with pytest.raises(TypeError, match=r"^`chunks` must be 'auto', None or a dict; got 3\.5$"):
+        open_raster(tmp_path / "s.nc", chunks=3.5)
+
+
+def test_geotiff_with_wavelengths_only_as_band_tags(tmp_path):
+    """GDAL's ENVI -> GeoTIFF translation keeps each band's wavelength as a band tag only."""
+    from sep3d.io import open_raster
+
+    wavelengths = [450.5, 550.25, 665.0]
+    path = tmp_path / "band_tags.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=3, count=3, dtype="float32",
+                       crs=CRS.from_epsg(32633), transform=Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)) as dst:
+        dst.write(np.arange(36, dtype=np.float32).reshape(3, 3, 4))
+        for b, wl in enumerate(wavelengths, start=1):
+            dst.update_tags(b, wavelength=str(wl), wavelength_units="Nanometers")
+    with rasterio.open(path) as src:
+        assert "wavelength" not in src.tags()                      # nothing at the dataset level
+    da = open_raster(path, chunks=None)
+    np.testing.assert_allclose(da.wavelength.values, wavelengths)
+    assert da.wavelength.attrs["units"] == "nm"
