@@ -466,6 +466,19 @@ def test_store_wavelengths_in_micrometres_are_converted_to_nm(tmp_path, fmt, uni
     assert cube.wavelength.attrs["units"] == "nm" and cube.fwhm.attrs["units"] == "nm"
 
 
+
+# SI prefixes: 1 um = 1e3 nm, 1 mm = 1e6 nm; every spelling of the unit table
+@pytest.mark.parametrize(("units", "per_nm"), [(u, 1.0) for u in ("nm", "nanometer", "nanometers", "nanometre",
+                                                                  "nanometres")]
+                         + [(u, 1e3) for u in ("um", "\u00b5m", "\u03bcm", "micrometer", "micrometers", "micrometre",
+                                               "micrometres", "micron", "microns")]
+                         + [(u, 1e6) for u in ("mm", "millimeter", "millimeters", "millimetre", "millimetres")])
+def test_every_spelling_of_a_wavelength_unit_converts_to_nm(tmp_path, units, per_nm):
+    coords = dict(xy(), band=np.arange(1, 5), wavelength=("band", WL / per_nm, {"units": units}))
+    cube = open_raster(store(tmp_path / "u.nc", dn(np.float32), coords=coords), chunks=None)
+    np.testing.assert_allclose(cube.wavelength.values, WL, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- band names
 
 NAMES = ["Blue", "Green", "Red", "NIR"]

@@ -298,6 +298,50 @@ def mutate(source, index):
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
+def users_of_import_time_lines(source):
+    """line run at import -> the lines that use what it defines (its names, loaded elsewhere).
+
+    A constant, a default argument or a dataclass field is evaluated when the module is
+    imported, before any test starts, so coverage cannot say which tests use it; the tests
+    that run the lines reading the names its statement binds can.
+    """
+    tree = ast.parse(source)
+    loads = {}
+    for node in ast.walk(tree):
+        name = node.id if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) else \
+            node.attr if isinstance(node, ast.Attribute) else None
+        if name is not None:
+            loads.setdefault(name, set()).add(node.lineno)
+
+    def bound(stmt):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return {stmt.name}
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+            [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else []
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+    users = {}
+
+    def add(span, used):
+        for line in span:
+            users.setdefault(line, set()).update(used - set(span))
+
+    for node in ast.walk(tree):   # every def, nested ones too: defaults and decorators -> its body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            add(range(first, node.body[0].lineno),
+                set(range(node.body[0].lineno, node.end_lineno + 1)) | loads.get(node.name, set()))
+    scopes = [(tree.body, set())]
+    for body, owners in scopes:   # module and class statements -> the lines loading their names
+        for stmt in body:
+            names = bound(stmt) | owners
+            if isinstance(stmt, ast.ClassDef):
+                scopes.append((stmt.body, names))
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                add(range(stmt.lineno, stmt.end_lineno + 1), set().union(*(loads.get(n, set()) for n in names)))
+    return users
+
+
 def _digest(paths):
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -511,14 +555,15 @@ def main(argv=None):
         mine = [Mutant(module, i, line, change) for i, (line, change) in enumerate(sites(source))]
         lines = cov["lines"][module]
         by_speed = functools.partial(sorted, key=lambda i: cov["durations"].get(i, 1.0))
-        # lines run only at import (constants, defaults, decorators): no test is known to use
-        # them, so the fastest tests of the module stand in
+        # lines run only at import (constants, defaults, decorators): the tests of the lines
+        # that use what they define; else the module's fastest tests stand in
         module_tests = by_speed({i for ids in lines.values() for i in ids})[:IMPORT_TIME_TESTS]
+        users = users_of_import_time_lines(source)
         for m in mine:
             earlier = None if fresh_module else kept.get("results", {}).get(str(m.index))
             ids = by_speed(lines.get(str(m.line), []))
             if not ids and str(m.line) in lines:
-                ids = module_tests
+                ids = by_speed({i for n in users.get(m.line, ()) for i in lines.get(str(n), [])}) or module_tests
             selection[m.key] = ids
             if not ids:
                 results[m.key] = {"outcome": "uncovered", "line": m.line, "change": m.change}
