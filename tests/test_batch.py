@@ -193,3 +193,16 @@ def test_an_item_failing_after_an_earlier_success_is_no_longer_done(tmp_path, in
     flag.unlink()
     third = batch.run(items, flaky_step, out, client=inprocess_client, progress=False)
     assert third.skipped == [] and (out / "p1.txt").read_text() == "3"
+
+
+def test_by_default_a_failing_item_is_tried_twice(tmp_path, inprocess_client):
+    (tmp_path / "fail").touch()
+    items = [{"id": "p1", "value": 3, "fail_if": str(tmp_path / "fail")}]
+    batch.run(items, flaky_step, tmp_path / "out", client=inprocess_client, progress=False)   # retries=1
+    manifest = json.loads((tmp_path / "out" / batch.MANIFEST).read_text())
+    assert manifest["failed"][batch.item_key(items[0])]["attempts"] == 2
+
+
+def test_item_keys_of_dicts_ignore_key_order():
+    assert batch.item_key({"id": "p1", "value": 3}) == batch.item_key({"value": 3, "id": "p1"})
+    assert batch.item_key({"id": "p1", "value": 3}) != batch.item_key({"id": "p1", "value": 4})

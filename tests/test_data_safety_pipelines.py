@@ -454,6 +454,8 @@ def test_radiomics_tables_say_what_the_last_run_found(tmp_path, serial_client):
         sitk.WriteImage(mask * 0, str(root / i / "mask.nrrd"))
     rows, report = extract_cohort(root / "cohort.csv", params, out, client=serial_client, progress=False)
     assert rows == [] and sorted(report.failed) == ["P001", "P002"]
+    failed = json.loads((tmp_path / "features.cases" / batch.MANIFEST).read_text())["failed"]
+    assert {k: v["attempts"] for k, v in failed.items()} == {"P001": 1, "P002": 1}   # no retry by default
     assert not out.exists()                        # no table from the earlier run pretends to be this one's
     with open(failures, newline="") as fh:
         assert sorted(r["ID"] for r in csv.DictReader(fh)) == ["P001", "P002"]

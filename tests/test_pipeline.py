@@ -121,6 +121,7 @@ def test_cohort_source_records_a_missing_case_and_finishes_the_rest(cases, tmp_p
     assert "FileNotFoundError" in report.failed["patient-missing"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert "missing.nrrd" in manifest["failed"]["patient-missing"]["error"]
+    assert manifest["failed"]["patient-missing"]["attempts"] == 2      # Pipeline.run's default: one retry
 
 
 @pytest.mark.parametrize("spec,match", [

@@ -385,3 +385,15 @@ def test_a_radiomics_spec_needs_a_params_mapping(tmp_path, section):
     path.write_text(yaml.safe_dump({"source": {"files": ["a.nrrd"]}, "radiomics": section}))
     with pytest.raises(SpecError, match=r"^`radiomics` must be a mapping with `params`"):
         load_spec(path)
+
+
+def test_a_case_without_a_label_uses_pyradiomics_default_label_1(tmp_path):
+    image, mask = phantom()
+    ip, mp = write_case(tmp_path, "c", image, mask)
+    params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": ["Mean"]}}   # no label setting
+    (path,) = cohort.extract_case(params, {"id": "c", "image": str(ip), "mask": str(mp), "label": None}, tmp_path)
+    with open(path) as fh:
+        row = json.load(fh)
+    reference = featureextractor.RadiomicsFeatureExtractor(params).execute(str(ip), str(mp))   # label 1
+    assert row["Label"] == 1
+    assert row["original_firstorder_Mean"] == pytest.approx(float(reference["original_firstorder_Mean"]), rel=1e-12)

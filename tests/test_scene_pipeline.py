@@ -15,6 +15,7 @@ import scipy.ndimage as ndi
 import scipy.signal as ss
 import yaml
 
+from conftest import inprocess_client
 from sep3d import pipeline
 from sep3d.io import open_raster
 from sep3d.spectral import scene as scene_module
@@ -189,3 +190,45 @@ def test_quicklook_options_of_the_spec_reach_the_quicklook(tmp_path, monkeypatch
     spec = pipeline.load_spec(write_spec(tmp_path, steps=steps, sinks={"geotiff": ["ndwi"], "quicklook": options}))
     spec.run(out=tmp_path / "o")
     assert seen == [expected]
+
+
+def test_a_scene_spec_without_sinks_is_refused(tmp_path):
+    with pytest.raises(pipeline.SpecError, match=r"^`sinks` must map sink kinds .* got \{\}$"):
+        pipeline.load_spec(write_spec(tmp_path, sinks={}))
+
+
+def test_the_scene_is_opened_with_every_band_in_one_chunk(tmp_path, monkeypatch):
+    # rioxarray's default is one band per chunk: every spectral step would then rechunk
+    from sep3d.io import raster
+
+    seen = []
+    real = raster.open_raster
+
+    def recording(path, **kwargs):
+        seen.append(kwargs.get("chunks"))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(raster, "open_raster", recording)
+    monkeypatch.setattr("sep3d.io.open_raster", recording)
+    spec = pipeline.load_spec(write_spec(tmp_path, steps=SPEC["steps"][:2], sinks={"geotiff": ["ndvi"]}))
+    spec.run(out=tmp_path / "o")
+    assert seen and seen[0] == {"y": 24, "x": 24, "band": -1}
+
+
+def test_a_tiled_rerun_recomputes_every_tile_when_the_spectral_library_changes(whole_run, tmp_path):
+    from sep3d.datasets import synthetic_cube
+
+    _, truth = synthetic_cube((40, 44, 52), seed=3, nodata=False)
+    lib = truth["endmembers"]
+    rows = ["wavelength," + ",".join(lib.endmember.values)]
+    rows += [f"{float(w)!r}," + ",".join(repr(float(v)) for v in lib.values[:, i])
+             for i, w in enumerate(lib.wavelength.values)]
+    (tmp_path / "lib.csv").write_text("\n".join(rows) + "\n")
+    steps = SPEC["steps"][:1] + [{"sam": {"name": "sam", "input": "denoised", "library": "lib.csv"}}]
+    path = write_spec(tmp_path, steps=steps, sinks={"geotiff": ["sam"]}, tiles={"size": 32})
+    with inprocess_client(1) as client:
+        first = pipeline.load_spec(path).run(out=tmp_path / "o", client=client, progress=False)
+        assert first["tiles"]["done"] == 4
+        (tmp_path / "lib.csv").write_text("\n".join(rows[:-1]) + "\n")      # one band fewer: other angles
+        second = pipeline.load_spec(path).run(out=tmp_path / "o", client=client, progress=False)
+    assert second["tiles"]["changed"] == 4 and second["tiles"]["skipped"] == 0
