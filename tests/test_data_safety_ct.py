@@ -334,3 +334,9 @@ def test_a_shape_mismatch_with_like_names_the_axis(shape, like_shape, axis):
     k = int(axis.split()[1])
     with pytest.raises(ValueError, match=rf"{re.escape(axis)} has {shape[k]}, `like` has {like_shape[k]}$"):
         ct.to_sitk(np.zeros(shape, np.float32), like=like)
+
+
+def test_write_image_creates_missing_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "x.nrrd"
+    ct.write_image(np.ones((2, 3, 4), np.float32), path)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), np.ones((2, 3, 4)))

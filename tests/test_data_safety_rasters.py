@@ -557,3 +557,16 @@ def test_region_stats_refuses_non_integral_labels(lazy):
         cube, labels = dka.from_array(cube, chunks=(2, 2, 2)), dka.from_array(labels, chunks=2)
     with pytest.raises(ValueError, match=r"`labels` must hold integers \(or NaN for no label\); got 2.5"):
         region_stats(cube, labels)
+
+
+def test_an_integer_array_declaring_its_nodata_is_written_with_it(tmp_path):
+    import xarray as xr
+
+    stored = np.array([[[0, 5, 7], [9, 0, 3]]], dtype=np.uint16)
+    da = xr.DataArray(stored, dims=("band", "y", "x"), coords={"band": [1], "y": [45.0, 15.0],
+                                                                 "x": [15.0, 45.0, 75.0]},
+                      attrs={"_FillValue": 0}).rio.write_crs("EPSG:32633")
+    write_raster(da, tmp_path / "declared.tif", dtype="uint16")   # its zeros are nodata already: no conflict
+    with rasterio.open(tmp_path / "declared.tif") as src:
+        assert src.nodata == 0 and src.dtypes[0] == "uint16"
+        np.testing.assert_array_equal(src.read(), stored)

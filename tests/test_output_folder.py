@@ -83,3 +83,12 @@ def test_a_foreign_manifest_is_refused_and_leaves_the_folder_unlocked(tmp_path):
     with OutputFolder(out):
         with pytest.raises(OutputFolderBusy):
             OutputFolder(out).__enter__()
+
+
+def test_a_manifest_with_only_done_and_failed_sections_is_adopted(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({"done": {"k": {"output": "./a.txt"}}, "failed": {}}))
+    (out / "a.txt").write_text("earlier")
+    with OutputFolder(out) as folder:             # an older sep3d's manifest: its outputs are its own
+        assert folder.owned == {"a.txt": "k"}

@@ -397,3 +397,23 @@ def test_a_case_without_a_label_uses_pyradiomics_default_label_1(tmp_path):
     reference = featureextractor.RadiomicsFeatureExtractor(params).execute(str(ip), str(mp))   # label 1
     assert row["Label"] == 1
     assert row["original_firstorder_Mean"] == pytest.approx(float(reference["original_firstorder_Mean"]), rel=1e-12)
+
+
+def test_extract_case_registers_the_sep3d_types_itself(tmp_path, monkeypatch):
+    # a fresh worker process has imported radiomics but not registered sep3d's image types
+    types = radiomics.getImageTypes()                  # PyRadiomics' cached list
+    kept = list(types)
+    for name in sr.IMAGE_TYPES:
+        monkeypatch.delattr(imageoperations, f"get{name}Image", raising=False)
+    types[:] = [t for t in kept if t not in sr.IMAGE_TYPES]
+    try:
+        assert not sr.registered()
+        image, mask = phantom()
+        ip, mp = write_case(tmp_path, "c", image, mask)
+        params = {"imageType": {"Sep3dLoG": {"sigma": [2.0]}}, "featureClass": {"firstorder": ["Mean"]}}
+        (path,) = cohort.extract_case(params, {"id": "c", "image": str(ip), "mask": str(mp), "label": 1}, tmp_path)
+    finally:
+        types[:] = kept
+    with open(path) as fh:
+        row = json.load(fh)
+    assert "sep3d-log-sigma-2-0-mm-3D_firstorder_Mean" in row

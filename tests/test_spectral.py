@@ -496,6 +496,9 @@ def test_index_dask_numpy_and_division_by_zero():
     "sqrt(x=n)",
     "open('f')",
     "n.__class__",
+    "-n.__class__",                # under a unary operator
+    "+(n.real)",
+    "2 * -n.__class__",
     "[n, r]",
     "{n: r}",
     "n @ r",
