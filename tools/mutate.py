@@ -86,6 +86,9 @@ TEST_FILES = (
 #: how many of a module's fastest tests run a mutant on a line executed only at import
 IMPORT_TIME_TESTS = 40
 
+#: suffix of the coverage context of a test's fixture setup and teardown
+FIXTURE = "|fixture"
+
 #: what the scratch copies leave out
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".mutate", "demo-output", "__pycache__", "*.pyc",
                                      "*.egg-info", ".hypothesis", ".pytest_cache", "benchmarks")
@@ -364,14 +367,34 @@ def _collect(out, modules, tests):
     cov = coverage.Coverage(data_file=None, include=[str(ROOT / m) for m in modules])
     durations = {}
 
+    shared = {}   # test -> the module- or session-scoped fixtures it uses
+
     class Contexts:
+        """Coverage context = the test's node id; ``<id>|fixture`` while fixtures are set up or torn down."""
+
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_protocol(self, item):
-            cov.switch_context(item.nodeid)
+            shared[item.nodeid] = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
+                                         if defs and defs[-1].scope != "function")
             start = time.perf_counter()
             yield
             durations[item.nodeid] = time.perf_counter() - start
             cov.switch_context("")
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_setup(self, item):
+            cov.switch_context(item.nodeid + FIXTURE)
+            yield
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_call(self, item):
+            cov.switch_context(item.nodeid)
+            yield
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_teardown(self, item):
+            cov.switch_context(item.nodeid + FIXTURE)
+            yield
 
         def pytest_runtest_logreport(self, report):
             if report.failed:
@@ -386,7 +409,8 @@ def _collect(out, modules, tests):
     for m in modules:
         by_line = data.contexts_by_lineno(str(ROOT / m))
         lines[m] = {str(n): sorted(c for c in ctx if c) for n, ctx in by_line.items()}
-    Path(out).write_text(json.dumps({"lines": lines, "durations": durations, "failed": failed, "code": int(code)}))
+    Path(out).write_text(json.dumps({"lines": lines, "durations": durations, "shared": shared, "failed": failed,
+                                     "code": int(code)}))
 
 
 # -- 2. the mutant runs ---------------------------------------------------------------
@@ -531,7 +555,7 @@ def main(argv=None):
         return _collect(args.collect_into, args.module, tests)
 
     WORK.mkdir(exist_ok=True)
-    state = _digest(list(args.module) + tests + ["tests/conftest.py"])
+    state = _digest(list(args.module) + tests + ["tests/conftest.py", "tools/mutate.py"])
     coverage_file = WORK / f"coverage-{state}.json"
     if not coverage_file.exists():
         print(f"coverage of {len(tests)} test files over {len(args.module)} modules ...", flush=True)
@@ -544,7 +568,7 @@ def main(argv=None):
 
     results_file = WORK / "results.json"
     store = {} if args.fresh or not results_file.exists() else json.loads(results_file.read_text())
-    tests_digest = _digest(tests + ["tests/conftest.py"])
+    tests_digest = _digest(tests + ["tests/conftest.py", "tools/mutate.py"])
     mutants, selection, results = [], {}, {}
     per_module = []
     for module in args.module:
@@ -553,7 +577,7 @@ def main(argv=None):
         kept = store.get(module, {})
         fresh_module = kept.get("source") != digest
         mine = [Mutant(module, i, line, change) for i, (line, change) in enumerate(sites(source))]
-        lines = cov["lines"][module]
+        lines = {n: tests_of(ids, cov["shared"]) for n, ids in cov["lines"][module].items()}
         by_speed = functools.partial(sorted, key=lambda i: cov["durations"].get(i, 1.0))
         # lines run only at import (constants, defaults, decorators): the tests of the lines
         # that use what they define; else the module's fastest tests stand in
@@ -587,6 +611,24 @@ def main(argv=None):
     save()
     report(mutants, results, not_run)
     return 0
+
+
+def tests_of(contexts, shared, _memo={}):
+    """The tests behind coverage contexts: a line run while a test's fixtures were set up also
+    belongs to the tests of the same file that share its module- or session-scoped fixtures
+    (a module fixture runs once, under the first test that asks for it)."""
+    tests = set()
+    for context in contexts:
+        if not context.endswith(FIXTURE):
+            tests.add(context)
+            continue
+        test = context[:-len(FIXTURE)]
+        if test not in _memo:
+            mine, where = set(shared.get(test, ())), test.split("::")[0]
+            _memo[test] = {test} | ({t for t, fixtures in shared.items()
+                                     if t.split("::")[0] == where and mine & set(fixtures)} if mine else set())
+        tests |= _memo[test]
+    return sorted(tests)
 
 
 def _round_robin(groups):
