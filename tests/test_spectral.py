@@ -895,3 +895,16 @@ def test_index_records_the_bands_it_used(scene):
     described = dict(part.split(": ", 1) for part in got.attrs["bands"].split("; "))
     assert described["nir"] == f"band {nir} ({wl[nir]:g} nm)"
     assert described["red"] == " + ".join(f"{1 / inside.size:.3g} x band {i} ({wl[i]:g} nm)" for i in inside)
+
+
+@pytest.mark.parametrize("name, centres", [("NDVI", (842.0, 665.0)), ("NDWI", (560.0, 842.0)),
+                                           ("NDRE", (790.0, 720.0))])
+def test_built_in_indices_use_their_published_band_centres_on_1_nm_bands(name, centres):
+    # on 1 nm bands every published centre (Rouse 1974 / Sentinel-2 B8, B4; McFeeters 1996;
+    # Barnes et al. 2000) is a band of its own: the index is (a - b) / (a + b) of exactly those
+    wl = np.arange(400.0, 1001.0)
+    rng = np.random.default_rng(1)
+    cube = xr.DataArray(rng.uniform(0.05, 0.6, (wl.size, 3, 4)), dims=("band", "y", "x"),
+                        coords={"wavelength": ("band", wl)})
+    a, b = (cube.values[int(np.flatnonzero(wl == c)[0])] for c in centres)
+    np.testing.assert_allclose(sp.index(cube, name).values, (a - b) / (a + b), rtol=1e-12)
