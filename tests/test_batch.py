@@ -171,12 +171,19 @@ def test_fingerprint_ignores_key_order_and_sees_every_value():
 
 def test_a_local_cluster_has_the_workers_asked_for_but_no_more_than_the_cores(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    client, cluster = batch._local_client(5, False, 0)
-    try:
-        assert len(cluster.workers) == 2                               # 5 asked, 2 cores
-    finally:
-        client.close()
-        cluster.close()
+    for asked, expected in ((5, 2), (None, 2)):                      # 5 asked, 2 cores; none asked: the cores
+        client, cluster = batch._local_client(asked, False, 0)
+        try:
+            assert len(cluster.workers) == expected
+        finally:
+            client.close()
+            cluster.close()
+
+
+def test_a_batch_creates_a_nested_output_folder(tmp_path, inprocess_client):
+    out = tmp_path / "a" / "b" / "out"
+    report = batch.run([{"id": "p1", "value": 3}], record_step, out, client=inprocess_client, progress=False)
+    assert [Path(f).read_text() for f in report.done[batch.item_key({"id": "p1", "value": 3})]["files"]] == ["3", "6"]
 
 
 def test_an_item_failing_after_an_earlier_success_is_no_longer_done(tmp_path, inprocess_client):

@@ -458,7 +458,9 @@ def test_radiomics_tables_say_what_the_last_run_found(tmp_path, serial_client):
     assert {k: v["attempts"] for k, v in failed.items()} == {"P001": 1, "P002": 1}   # no retry by default
     assert not out.exists()                        # no table from the earlier run pretends to be this one's
     with open(failures, newline="") as fh:
-        assert sorted(r["ID"] for r in csv.DictReader(fh)) == ["P001", "P002"]
+        failed_rows = list(csv.DictReader(fh))
+    assert sorted(r["ID"] for r in failed_rows) == ["P001", "P002"]
+    assert all(r["error"].endswith("empty mask: no voxel has label 1 (labels present: [0])") for r in failed_rows)
     for i, data in masks.items():
         (root / i / "mask.nrrd").write_bytes(data)
     rows, report = extract_cohort(root / "cohort.csv", params, out, client=serial_client, progress=False)

@@ -193,3 +193,21 @@ def test_a_cohort_csv_needs_a_mask_column_only_when_asked(tmp_path):
     assert [r["image"] for r in rows] == [str(tmp_path / "c.nrrd")]
     with pytest.raises(pipeline.SpecError, match=r"needs the columns \['Image', 'Mask'\]"):
         pipeline.read_cohort_csv(tmp_path / "cohort.csv", need_mask=True)
+
+
+def test_source_files_must_be_a_list():
+    with pytest.raises(pipeline.SpecError, match=r"`source.files` must"):
+        pipeline.from_dict({"source": {"files": "a.nrrd"}, "steps": [{"gaussian": {"sigma": 1.0}}], "sinks": ["nrrd"]}).items()
+
+
+def test_the_nifti_sink_writes_the_filtered_volume_with_its_geometry(cases, tmp_path, client):
+    bank = pipeline.Pipeline({"files": [str(cases / "case0.nrrd")]}, [pipeline.Step("gaussian", {"sigma": 1.5})],
+                             [pipeline.Sink("nifti", {})], out=tmp_path / "out")
+    bank.run(client=client, progress=False)
+    source = sitk.ReadImage(str(cases / "case0.nrrd"))
+    written = sitk.ReadImage(str(tmp_path / "out" / "case0" / "gaussian.nii.gz"))
+    spacing = np.array(source.GetSpacing()[::-1])
+    ref = ndi.gaussian_filter(sitk.GetArrayFromImage(source).astype(np.float64), 1.5 / spacing)
+    assert_close(sitk.GetArrayFromImage(written), ref, np.float32)
+    np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-6)   # NIfTI: float32 geometry
+    np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)

@@ -417,3 +417,12 @@ def test_extract_case_registers_the_sep3d_types_itself(tmp_path, monkeypatch):
     with open(path) as fh:
         row = json.load(fh)
     assert "sep3d-log-sigma-2-0-mm-3D_firstorder_Mean" in row
+
+
+def test_sigma_zero_and_wavelet_level_zero_are_refused_like_pyradiomics():
+    image, mask = small_image((8, 24, 24), (2.0, 1.0, 1.0))
+    built_in = list(generated("LoG", image, mask, sigma=[0.0, 2.0]))     # PyRadiomics skips sigma 0
+    assert built_in == ["log-sigma-2-0-mm-3D"]
+    assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", image, mask, sigma=[0.0, 2.0])] == built_in
+    with pytest.raises(ValueError, match=r"`level` >= 1 and `start_level` >= 0; got 0 and 0"):
+        generated("Sep3dWavelet", image, mask, level=0)
