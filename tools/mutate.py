@@ -20,8 +20,8 @@ How it runs:
    once) puts the slot first on ``sys.path`` and ``PYTHONPATH`` (so CLI subprocesses and
    dask workers import the mutant too) and runs pytest on the selected node ids.
 3. Results are kept in ``.mutate/results.json``: a killed mutant stays killed while its
-   module's source is unchanged; a survivor is run again once the tests change. So after
-   adding tests a rerun spends its budget on the survivors and on mutants not yet run.
+   module's source is unchanged; a survivor is run again once the tests change, before
+   any mutant not yet run. So after adding tests a rerun first judges the survivors again.
 
 The report lists each module's kill rate and every survivor (file:line and the change);
 ``--fresh`` forgets earlier results.
@@ -570,7 +570,7 @@ def main(argv=None):
     store = {} if args.fresh or not results_file.exists() else json.loads(results_file.read_text())
     tests_digest = _digest(tests + ["tests/conftest.py", "tools/mutate.py"])
     mutants, selection, results = [], {}, {}
-    per_module = []
+    per_module, again = [], []
     for module in args.module:
         source = (ROOT / module).read_text()
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
@@ -593,11 +593,13 @@ def main(argv=None):
                 results[m.key] = {"outcome": "uncovered", "line": m.line, "change": m.change}
             elif earlier and (earlier["outcome"] in ("killed", "timeout") or earlier.get("tests") == tests_digest):
                 results[m.key] = earlier
+            elif earlier:
+                again.append(m)   # a survivor of older tests: judged again first
         random.Random(f"{args.seed}:{module}").shuffle(mine)   # each module's order its own
-        per_module.append([m for m in mine if m.key not in results])
+        per_module.append([m for m in mine if m.key not in results and m not in again])
         store[module] = {"source": digest, "results": kept.get("results", {}) if not fresh_module else {}}
         mutants.extend(mine)
-    queue = [m for group in _round_robin(per_module) for m in group]
+    queue = again + [m for group in _round_robin(per_module) for m in group]
 
     def save():
         for key, r in results.items():
