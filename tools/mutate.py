@@ -571,13 +571,14 @@ def main(argv=None):
     tests_digest = _digest(tests + ["tests/conftest.py", "tools/mutate.py"])
     mutants, selection, results = [], {}, {}
     per_module, again = [], []
+    fixture_tests = {}   # test -> the tests sharing its module fixtures (tests_of's memo)
     for module in args.module:
         source = (ROOT / module).read_text()
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
         kept = store.get(module, {})
         fresh_module = kept.get("source") != digest
         mine = [Mutant(module, i, line, change) for i, (line, change) in enumerate(sites(source))]
-        lines = {n: tests_of(ids, cov["shared"]) for n, ids in cov["lines"][module].items()}
+        lines = {n: tests_of(ids, cov["shared"], fixture_tests) for n, ids in cov["lines"][module].items()}
         by_speed = functools.partial(sorted, key=lambda i: cov["durations"].get(i, 1.0))
         # lines run only at import (constants, defaults, decorators): the tests of the lines
         # that use what they define; else the module's fastest tests stand in
@@ -615,7 +616,7 @@ def main(argv=None):
     return 0
 
 
-def tests_of(contexts, shared, _memo={}):
+def tests_of(contexts, shared, memo):
     """The tests behind coverage contexts: a line run while a test's fixtures were set up also
     belongs to the tests of the same file that share its module- or session-scoped fixtures
     (a module fixture runs once, under the first test that asks for it)."""
@@ -625,11 +626,11 @@ def tests_of(contexts, shared, _memo={}):
             tests.add(context)
             continue
         test = context[:-len(FIXTURE)]
-        if test not in _memo:
+        if test not in memo:
             mine, where = set(shared.get(test, ())), test.split("::")[0]
-            _memo[test] = {test} | ({t for t, fixtures in shared.items()
+            memo[test] = {test} | ({t for t, fixtures in shared.items()
                                      if t.split("::")[0] == where and mine & set(fixtures)} if mine else set())
-        tests |= _memo[test]
+        tests |= memo[test]
     return sorted(tests)
 
 
