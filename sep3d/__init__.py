@@ -15,7 +15,7 @@ import importlib.util
 
 from . import chunked, kernels, ndimage, plan, planner
 from ._validate import ArgumentTypeError, ArgumentValueError
-from .backends.cpu import get_num_threads, set_num_threads
+from .backends.threads import get_num_threads, set_num_threads
 from .filters import (
     box,
     describe,

@@ -58,8 +58,10 @@ method : {'fir', 'recursive', 'auto'}, optional
     machine's calibration (``sep3d calibrate``) -- an opt-in, as 'recursive' results
     differ from scipy's by the error above.""",
     "backend": """\
-backend : {'auto', 'cpu', 'cuda'}, optional
-    Engine. 'auto' follows the array type (NumPy -> 'cpu').""",
+backend : {'auto', 'cpu', 'numpy', 'cuda'}, optional
+    Engine: 'cpu' (Numba-compiled), 'numpy' (NumPy and scipy only; slower, same
+    results), 'cuda' (CuPy). 'auto' follows the array type (NumPy -> 'cpu', or 'numpy'
+    with one warning where numba cannot be imported; CuPy -> 'cuda').""",
     "output": """\
 output : ndarray, optional
     Array to store the result in (float32 or float64, the input's shape); it may be

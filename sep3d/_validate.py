@@ -316,8 +316,13 @@ def check_weights(weights, name="weights", *, complex_ok=False):
     return w
 
 
+#: Engines a ``backend=`` argument names: "auto" (by array type), the Numba CPU engine, the
+#: NumPy/SciPy engine, the CUDA engine.
+BACKENDS = ("auto", "cpu", "numpy", "cuda")
+
+
 def check_backend(backend, name="backend"):
-    allowed = ("auto", "cpu", "cuda")
+    allowed = BACKENDS
     if backend not in allowed:
         raise ValueError(f"`{name}` must be one of {list(allowed)}; got {backend!r}")
     return backend

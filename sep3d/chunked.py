@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from . import backends
+from .backends import threads as engine_threads
 from ._validate import Mode
 
 __all__ = ["run_plan", "suggest_chunks", "overlap_depths", "halo_blowup", "ChunkSizeWarning",
@@ -178,14 +179,12 @@ def _task_threads(n_blocks):
     one thread avoids the hand-offs to the kernel pool). In the main thread (the
     synchronous scheduler) or with fewer blocks than cores: every core.
     """
-    from .backends import cpu
-
     threads = _engine_threads()
     if threads is not None:
-        if cpu._threads["n"] != threads:
-            cpu.set_num_threads(threads)
+        if engine_threads.process_threads() != threads:
+            engine_threads.set_num_threads(threads)
         return None
-    if threading.current_thread() is not threading.main_thread() and n_blocks >= cpu._threads["n"]:
+    if threading.current_thread() is not threading.main_thread() and n_blocks >= engine_threads.process_threads():
         return 1
     return None
 
@@ -219,12 +218,10 @@ def _run_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes, n_bl
     `blocks` are the neighbour blocks named in `layout` (one (source slices, position)
     per block); the assembled block is one allocation and one copy of each piece.
     """
-    from .backends import cpu
-
     threads = _task_threads(n_blocks)
     if threads is None:
         return _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes)
-    with cpu.thread_limit(threads):
+    with engine_threads.thread_limit(threads):
         return _filter_block(blocks, layout, lefts, core, plan, stacked, backend, dtypes)
 
 

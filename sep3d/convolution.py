@@ -180,6 +180,7 @@ _DENSE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _dense_numpy(arr, weights, reach, modes, cval):
     """The valid correlation of `arr` extended by `reach` (sep3d's threaded CPU kernel)."""
+    backends.require_numba()
     from .backends.cpu import run_dense_correlation
 
     ext = np.ascontiguousarray(_extend(arr, reach, modes, cval))
@@ -211,9 +212,10 @@ def _valid_by_chunks(arr, valid, reach, modes, cval, dtype):
     return _crop(out, reach, arr.shape)
 
 
-def _dense_valid(x, flipped, dtype):
+def _dense_valid(x, flipped, dtype, engine):
     """The valid correlation of one NumPy or CuPy block with the (flipped) kernel."""
-    if backends.array_kind(x) == "numpy" and dtype in _DENSE_DTYPES:
+    if backends.array_kind(x) == "numpy" and dtype in _DENSE_DTYPES and engine == "cpu":
+        backends.require_numba()
         from .backends.cpu import run_dense_correlation
 
         out = np.empty(tuple(n - k + 1 for n, k in zip(x.shape, flipped.shape)), dtype)
@@ -225,12 +227,13 @@ def _dense_valid(x, flipped, dtype):
     return corr[tuple(slice(c, n - (k - 1 - c)) for c, n, k in zip(origin, x.shape, flipped.shape))]
 
 
-def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype):
+def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype, engine):
+    """The dense correlation: sep3d's threaded kernel on the CPU engine, else scipy's or cupyx's."""
     kind = backends.array_kind(arr)
     reach = _reach(corr_origins, flipped.shape)
     if kind == "dask":
-        return _valid_by_chunks(arr, lambda x: _dense_valid(x, flipped, dtype), reach, modes, cval, dtype)
-    if kind == "numpy" and dtype in _DENSE_DTYPES:
+        return _valid_by_chunks(arr, lambda x: _dense_valid(x, flipped, dtype, engine), reach, modes, cval, dtype)
+    if kind == "numpy" and dtype in _DENSE_DTYPES and engine == "cpu":
         return _dense_numpy(arr.astype(dtype, copy=False), flipped.astype(dtype), reach, modes, cval)
     xp = backends.array_module(arr)
     weights = xp.asarray(flipped)
@@ -474,7 +477,8 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
         raise NotImplementedError(f"method={method!r} runs NumPy arrays on the CPU only; "
                                   "pass a CuPy array or use method='separable' for backend='cuda'")
     if method == "direct":
-        result = _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype)
+        result = _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype,
+                         backends.engine_name(backend, arr))
     else:
         result = _fft(arr, k, corr_origins, modes, cval, dtype)
     if output is not None:

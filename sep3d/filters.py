@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backends
-from .backends import cpu
+from .backends import fusion
 from ._docs import docfiller
 from ._validate import (
     check_axes,
@@ -832,9 +832,9 @@ def _describe(plan, shape=None):
     sched = plan.schedule()
     fused, n_temps = set(), sched.n_temps
     if shape is not None:
-        units = cpu.execution_units(sched.steps, shape, 4)
+        units = fusion.execution_units(sched.steps, shape, 4)
         fused = {id(step) for unit in units if len(unit) == 2 for step in unit}
-        n_temps = len(cpu.allocated_temps(units))
+        n_temps = len(fusion.allocated_temps(units))
     separable_macs, direct_macs = cost(plan)
     taps = {}
     for _, term in plan.terms():

@@ -2,9 +2,34 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import warnings
 
 import numpy as np
 import pytest
+
+#: SEP3D_BLOCK_NUMBA=1 runs the tests as on a machine where numba cannot be imported:
+#: ``backend="auto"`` then runs on the NumPy engine (tests/test_numpy_engine.py runs the
+#: parity files so). Tests of the Numba engine itself are marked ``numba_engine`` and skip.
+NUMBA_BLOCKED = bool(os.environ.get("SEP3D_BLOCK_NUMBA"))
+if NUMBA_BLOCKED:
+    sys.modules["numba"] = None
+    sys.modules["llvmlite"] = None
+    from sep3d import backends as _backends
+
+    with warnings.catch_warnings():  # the one fallback warning, given here and not in a test
+        warnings.simplefilter("ignore", _backends.NumbaUnavailableWarning)
+        _backends.engine_name("auto", np.empty(0))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not NUMBA_BLOCKED:
+        return
+    skip = pytest.mark.skip(reason="numba is blocked (SEP3D_BLOCK_NUMBA): the test runs the Numba engine itself")
+    for item in items:
+        if "numba_engine" in item.keywords:
+            item.add_marker(skip)
 
 MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 

@@ -214,7 +214,7 @@ def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
     # A hook on backends.cpu.parallel records the thread every piece of work ran on.
     import threading
 
-    from sep3d.backends import cpu
+    from sep3d.backends import cpu, threads
 
     ran_on = []
     real_parallel = cpu.parallel
@@ -226,8 +226,8 @@ def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
         return real_parallel(count, threads, traced)
 
     monkeypatch.setattr(cpu, "parallel", recording_parallel)
-    previous = cpu._threads["n"]
-    cpu.set_num_threads(4)  # a fixed pool size, whatever the machine's cores
+    previous = threads.process_threads()
+    threads.set_num_threads(4)  # a fixed pool size, whatever the machine's cores
     try:
         vol = make_volume((64, 64, 64), np.float32)
         ref = ndi.gaussian_filter(f64(vol), 1.0)
@@ -246,4 +246,4 @@ def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
         assert ran_on and not any(name.startswith("sep3d") for name in ran_on)
         assert threading.main_thread().name not in ran_on
     finally:
-        cpu.set_num_threads(previous)
+        threads.set_num_threads(previous)

@@ -6,7 +6,7 @@ import scipy.ndimage as ndi
 from sep3d import filters
 from sep3d._validate import Mode
 from sep3d.backends import cuda
-from sep3d.backends.cpu import boundary_index
+from sep3d.backends.common import boundary_index
 from sep3d.kernels import FIR, gaussian_taps, moving_average
 
 ALL = {e for exprs in cuda.instantiations().values() for e in exprs}

@@ -13,7 +13,7 @@ import sep3d
 from sep3d import ndimage as s3
 from sep3d._validate import AxisError
 from sep3d.backends import cuda
-from sep3d.backends.cpu import threads_from_environment
+from sep3d.backends.threads import threads_from_environment
 from sep3d.kernels import FIR, difference_taps
 from sep3d.plan import FilterPlan, Output, Term
 
@@ -90,7 +90,7 @@ VOL = np.zeros((6, 7, 8), np.float32)
     (lambda: s3.gaussian_filter(VOL, 1.0, output=3.5), TypeError, "`output` must be None, an array or a dtype"),
     (lambda: s3.gaussian_laplace(VOL, 1.0, order=1), TypeError, r"unexpected keyword argument\(s\) \['order'\]"),
     # backend
-    (lambda: sep3d.gaussian(VOL, 1.0, backend="gpu"), ValueError, r"`backend` must be one of \['auto', 'cpu', 'cuda'\]"),
+    (lambda: sep3d.gaussian(VOL, 1.0, backend="gpu"), ValueError, r"`backend` must be one of \['auto', 'cpu', 'numpy', 'cuda'\]"),
     # describe
     (lambda: sep3d.describe(len), TypeError, "`plan_or_filter` must be a FilterPlan or a sep3d filter"),
     (lambda: sep3d.describe(sep3d.gaussian), TypeError, "needs the image or its shape"),

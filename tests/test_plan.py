@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import sep3d
-from sep3d.backends import cpu
-from sep3d.backends.cpu import boundary_index, run_pass, run_schedule
+from sep3d.backends import fusion
+from sep3d.backends.common import boundary_index
+from sep3d.backends.cpu import run_pass, run_schedule
 from sep3d.filters import (
     plan_gaussian,
     plan_gradient_magnitude,
@@ -72,11 +73,11 @@ def test_log_terms_share_smoothing_passes():
         (1, ("temp", 0), ("temp", 0)), (2, ("temp", 0), ("result", 0))]
     # Each y pass is fused with the x pass that reads it; the z passes stand alone:
     # z, (y x), z, (y x), (y x)
-    units = cpu.execution_units(sched.steps, (32, 32, 32), 4)
+    units = fusion.execution_units(sched.steps, (32, 32, 32), 4)
     assert [len(u) for u in units] == [1, 2, 1, 2, 2]
     assert [[p.axis for p in u] for u in units] == [[0], [1, 2], [0], [1, 2], [1, 2]]
     # temp 1 is only ever a y result read by its fused x pass: it is never allocated
-    assert cpu.allocated_temps(units) == {("temp", 0)}
+    assert fusion.allocated_temps(units) == {("temp", 0)}
     # the x pass ending each term stores into the one output: the first writes, two add
     assert [p.store for p in sched.passes if p.axis == 2] == [WRITE, ADD, ADD]
 
@@ -87,7 +88,7 @@ def test_gradient_magnitude_accumulates_squares():
     # the same prefix structure as LoG with first derivatives: 2 + 3 + 3 passes
     assert len(sched.passes) == shared_prefix_passes([(1, 0, 0), (0, 1, 0), (0, 0, 1)]) == 8
     assert sched.sqrt_results
-    assert len(cpu.allocated_temps(cpu.execution_units(sched.steps, (32, 32, 32), 4))) == 1
+    assert len(fusion.allocated_temps(fusion.execution_units(sched.steps, (32, 32, 32), 4))) == 1
     finals = [p.store for p in sched.passes if p.store in (WRITE_SQUARE, ADD_SQUARE)]
     assert finals == [WRITE_SQUARE, ADD_SQUARE, ADD_SQUARE]  # |grad|^2 = the sum of 3 squares
 
@@ -207,11 +208,11 @@ def test_fused_plane_pass_equals_separate_passes_bit_for_bit(mode, order, monkey
     plan = dataclasses.replace(plan_gaussian(3, (1.0, 2.5, 0.7), mode=mode, cval=1.5), axis_order=order)
     sched = plan.schedule()
     assert [p.axis for p in sched.passes] == list(order)
-    assert cpu.fusable(sched.steps, 1, vol.shape, 4, 2)
+    assert fusion.fusable(sched.steps, 1, vol.shape, 4, 2)
     fused = [np.empty_like(vol)]
     run_schedule(plan, vol, fused, np.float32, np.float32)
-    monkeypatch.setattr(cpu, "FUSED_PANEL_BYTES", 0)
-    assert not cpu.fusable(sched.steps, 1, vol.shape, 4, 2)
+    monkeypatch.setattr(fusion, "FUSED_PANEL_BYTES", 0)
+    assert not fusion.fusable(sched.steps, 1, vol.shape, 4, 2)
     separate = [np.empty_like(vol)]
     run_schedule(plan, vol, separate, np.float32, np.float32)
     np.testing.assert_array_equal(fused[0], separate[0])

@@ -1,19 +1,58 @@
 """Backend registry: which engine runs a plan, chosen from the array type.
 
-``backend="auto"`` follows the input: NumPy arrays run on the CPU engine, CuPy arrays on
-the CUDA engine. ``"cpu"`` and ``"cuda"`` force one and move the data (the result has the
-input's array type). CuPy and dask inputs are recognised by their module without
-importing either library, so importing sep3d never needs a GPU.
+Three engines run plans: ``"cpu"`` (Numba-compiled, threaded: :mod:`sep3d.backends.cpu`),
+``"numpy"`` (NumPy and scipy only: :mod:`sep3d.backends.numpy_engine`) and ``"cuda"``
+(CuPy RawKernels: :mod:`sep3d.backends.cuda`). ``backend="auto"`` follows the input:
+NumPy arrays run on the CPU engine (on the NumPy engine, with one
+:class:`NumbaUnavailableWarning`, where numba cannot be imported), CuPy arrays on the CUDA
+engine. A named backend forces its engine and moves the data (the result has the input's
+array type). CuPy and dask inputs are recognised by their module without importing
+either library, and each engine is imported when it first runs, so importing sep3d needs
+neither a GPU nor numba.
 """
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import numpy as np
 
 from .._validate import check_array_meta, check_backend, check_image
 
-__all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "complex_from_parts", "execute"]
+__all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "complex_from_parts", "execute",
+           "numba_import_error", "require_numba", "NumbaUnavailableWarning"]
+
+
+class NumbaUnavailableWarning(RuntimeWarning):
+    """``backend="auto"`` runs on the NumPy engine because numba cannot be imported."""
+
+
+@functools.lru_cache(maxsize=None)
+def numba_import_error():
+    """None when the Numba engine can run, else the ImportError that stops it (checked once)."""
+    try:
+        import llvmlite  # noqa: F401
+        import numba  # noqa: F401
+    except ImportError as exc:  # also a module blocked with sys.modules[name] = None
+        return exc
+    return None
+
+
+_fallback_warned = []
+
+
+def _host_engine():
+    """'cpu', or 'numpy' when numba cannot be imported (warning once per process)."""
+    error = numba_import_error()
+    if error is None:
+        return "cpu"
+    if not _fallback_warned:
+        _fallback_warned.append(True)
+        warnings.warn(f"numba cannot be imported ({error}): sep3d runs on its NumPy/SciPy engine "
+                      "(backend='numpy'), which gives the same results more slowly; install numba for the "
+                      "compiled CPU engine", NumbaUnavailableWarning, stacklevel=4)
+    return "numpy"
 
 
 def array_kind(array):
@@ -36,14 +75,22 @@ def array_module(array):
 
 
 def engine_name(backend, array):
-    """'cpu' or 'cuda': the engine that runs `backend` on this array."""
+    """'cpu', 'numpy' or 'cuda': the engine that runs `backend` on this array."""
     backend = check_backend(backend)
     kind = array_kind(array)
     if kind == "dask":  # the engine that runs its chunks
         kind = array_kind(array._meta)
     if backend == "auto":
-        return "cuda" if kind == "cupy" else "cpu"
+        return "cuda" if kind == "cupy" else _host_engine()
     return backend
+
+
+def require_numba(backend="cpu"):
+    """Raise a clear ImportError when the Numba engine cannot run."""
+    error = numba_import_error()
+    if error is not None:
+        raise ImportError(f"backend={backend!r} is sep3d's Numba engine, and numba cannot be imported ({error}); "
+                          "install numba, or use backend='numpy' (or 'auto', which falls back to it)") from error
 
 
 def as_input(array, backend="auto", name="image", *, complex_ok=False, empty_ok=False, allow_0d=False):
@@ -98,25 +145,29 @@ def _pack_complex(re, im, dtype, into=None):
 def execute(plan, image, outputs, *, backend="auto", temp_dtype, compute_dtype):
     """Run `plan` on `image` into `outputs` with the chosen engine; returns `outputs`.
 
-    `outputs` have `image`'s array type. ``backend='cpu'`` on a CuPy array runs on the
-    host and copies the results back to the device; so does a plan with
-    ``arithmetic="scipy"`` (scipy.ndimage's bits, computed by the CPU engine).
+    `outputs` have `image`'s array type. ``backend='cpu'`` or ``'numpy'`` on a CuPy array
+    runs on the host and copies the results back to the device; so does a plan with
+    ``arithmetic="scipy"`` (scipy.ndimage's bits, computed by a host engine).
     """
     engine = engine_name(backend, image)
     temp_dtype, compute_dtype = np.dtype(temp_dtype), np.dtype(compute_dtype)
-    if plan.arithmetic == "scipy":  # scipy.ndimage's own sums: the CPU engine only
-        engine = "cpu"
+    if plan.arithmetic == "scipy" and engine == "cuda":  # scipy.ndimage's own sums: a host engine
+        engine = _host_engine()
     if engine == "cuda":
         from . import cuda
 
         return cuda.execute(plan, image, outputs, temp_dtype, compute_dtype)
-    from . import cpu
+    if engine == "cpu":
+        require_numba(backend)
+        from . import cpu as host_engine
+    else:
+        from . import numpy_engine as host_engine
 
     if array_kind(image) == "cupy":
         host = [np.empty(o.shape, o.dtype) for o in outputs]
-        cpu.execute(plan, image.get(), host, temp_dtype, compute_dtype)  # sync
+        host_engine.execute(plan, image.get(), host, temp_dtype, compute_dtype)  # sync
         xp = array_module(image)
         for out, values in zip(outputs, host):
             out[...] = xp.asarray(values)
         return outputs
-    return cpu.execute(plan, image, outputs, temp_dtype, compute_dtype)
+    return host_engine.execute(plan, image, outputs, temp_dtype, compute_dtype)

@@ -27,10 +27,6 @@ rounds once where mul + add rounds twice.
 from __future__ import annotations
 
 import functools
-import os
-import contextlib
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from llvmlite import ir
@@ -39,134 +35,18 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._validate import Mode
-from ..kernels import FIR, IIR, VaryingFIR, section_response
-from ..plan import ADD, ADD_SQUARE, WRITE, WRITE_SQUARE, ZERO, Pass
+from ..kernels import IIR, VaryingFIR, section_response
+from ..plan import WRITE, ZERO, Pass
+from .common import (KERNEL_DTYPES, READABLE_DTYPES, boundary_index, c_order_perm, cast_into, recursive_extension,
+                     same_memory, scale_step)
+from .fusion import execution_units
+from .threads import get_num_threads, parallel
 
-__all__ = ["execute", "boundary_index", "set_num_threads", "get_num_threads", "KERNEL_DTYPES"]
-
-#: Result and temporary dtypes the kernels store directly. Other results (integers, bool,
-#: float16) are computed in float and cast once at the end: integers are truncated toward
-#: zero and wrap like a C cast, as scipy.ndimage's are, but without rounding the
-#: intermediate passes.
-KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-
-#: Input dtypes the kernels read directly (CT's int16, microscopy's uint16, images' uint8,
-#: floats); others (bool, int32, int64, float16, ...) are converted to the compute dtype
-#: first, one copy instead of a compiled variant of every kernel per dtype.
-READABLE_DTYPES = frozenset(np.dtype(t) for t in (np.uint8, np.int16, np.uint16, np.float32, np.float64))
-
-
-_threads = {"n": os.cpu_count() or 1, "pool": None, "pid": None}
-
-
-def set_num_threads(n):
-    """Set how many threads the CPU kernels use (default: the cores of the machine)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"`n` must be a positive int; got {n!r}")
-    if n < 1:
-        raise ValueError(f"`n` must be a positive int; got {n!r}")
-    with _pool_lock:
-        if int(n) != _threads["n"] and _threads["pool"] is not None:
-            _threads["pool"].shutdown(wait=False)
-            _threads["pool"] = None
-        _threads["n"] = int(n)
-
-
-def get_num_threads():
-    """How many threads the CPU kernels use (in this thread: see :func:`thread_limit`)."""
-    return getattr(_local, "n", None) or _threads["n"]
-
-
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def thread_limit(n):
-    """Run the CPU kernels called from this thread on at most `n` threads (1: inline).
-
-    Chunked runs use it: when a dask scheduler already runs one task per core, each
-    task's kernels run inline in its own thread instead of handing work to the pool.
-    """
-    previous = getattr(_local, "n", None)
-    _local.n = max(1, min(int(n), _threads["n"]))
-    try:
-        yield
-    finally:
-        _local.n = previous
-
-
-_pool_lock = threading.Lock()
-
-def threads_from_environment(value):
-    """The thread count ``SEP3D_NUM_THREADS`` asks for (a positive int, as text)."""
-    try:
-        n = int(value.strip())
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"the environment variable SEP3D_NUM_THREADS must be a positive integer (threads for "
-                         f"sep3d's CPU kernels); got {value!r}")
-    return n
-
-
-if os.environ.get("SEP3D_NUM_THREADS"):
-    set_num_threads(threads_from_environment(os.environ["SEP3D_NUM_THREADS"]))
-
-
-def parallel(count, threads, work):
-    """Run ``work(start, stop)`` over ``range(count)`` split into chunks on the thread pool.
-
-    The kernels release the GIL, so chunks run truly in parallel. Chunks are a few per
-    thread for balance; one thread or little work runs inline.
-    """
-    n_chunks = min(count, 4 * threads)
-    if threads == 1 or n_chunks == 1:
-        work(0, count)
-        return
-    with _pool_lock:
-        # a pool inherited through fork() has no threads in the child: make a new one
-        if _threads["pool"] is None or _threads["pid"] != os.getpid():
-            _threads["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="sep3d")
-            _threads["pid"] = os.getpid()
-        pool = _threads["pool"]
-    per = -(-count // n_chunks)
-    futures = [pool.submit(work, a, min(count, a + per)) for a in range(0, count, per)]
-    for f in futures:
-        f.result()
-
+__all__ = ["execute", "run_pass", "run_fused_pass", "run_varying_pass", "run_sections_pass", "run_recursive_pass",
+           "run_dense_correlation", "load_panel", "iir_compute_dtype"]
 
 # ---------------------------------------------------------------------------------------
 # boundary handling: one helper, scipy.ndimage's extension rules for every mode
-
-
-@functools.lru_cache(maxsize=256)
-def boundary_index(n, left, size, mode):
-    """Source index of every sample of a padded line, or -1 where the value is `cval`.
-
-    The padded line has ``n + size - 1`` samples; sample ``t`` stands for position
-    ``t - left`` of the axis. Reflect (half-sample symmetric), mirror (whole-sample),
-    nearest, wrap and constant follow scipy.ndimage, also when the reach exceeds `n`
-    (the extension repeats periodically).
-    """
-    t = np.arange(n + size - 1, dtype=np.int64) - left
-    mode = Mode(mode)
-    if mode == Mode.REFLECT:
-        t = np.mod(t, 2 * n)
-        t = np.where(t >= n, 2 * n - 1 - t, t)
-    elif mode == Mode.MIRROR:
-        if n == 1:
-            t = np.zeros_like(t)
-        else:
-            t = np.mod(t, 2 * n - 2)
-            t = np.where(t >= n, 2 * n - 2 - t, t)
-    elif mode == Mode.NEAREST:
-        t = np.clip(t, 0, n - 1)
-    elif mode == Mode.WRAP:
-        t = np.mod(t, n)
-    else:  # constant
-        t = np.where((t < 0) | (t >= n), -1, t)
-    t.setflags(write=False)
-    return t
 
 
 # ---------------------------------------------------------------------------------------
@@ -1204,19 +1084,6 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
         a, b))
 
 
-def recursive_extension(n, op, mode):
-    """Samples added on each side of a line before the recursion, and the source index of each.
-
-    ``nearest`` is the recursion's own boundary (no extension; short lines get 4 edge
-    copies, the same thing); every other mode extends by the operator's reach.
-    """
-    if Mode(mode) == Mode.NEAREST:
-        ext = 0 if n >= 4 else 4
-    else:
-        ext = op.reach
-    return ext, boundary_index(n, ext, 2 * ext + 1, int(mode))
-
-
 def run_recursive_pass(src, dst, axis, op, mode, cval, store, scale):
     """Apply the IIR `op` along `axis` from `src` to `dst` (C-contiguous, same shape); float64 inside."""
     shape = src.shape
@@ -1283,66 +1150,6 @@ def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
             s3, d3, w, idx, cval, op.symmetry, store, scale, divisor, block, a, b))
 
 
-#: Largest y panel (bytes) for which the x and y passes of a plane are fused.
-FUSED_PANEL_BYTES = 3 * 512 * 1024
-
-
-def fusable(steps, i, shape, itemsize, threads):
-    """True when steps[i] and steps[i + 1] are the x and y passes of the planes, fusable.
-
-    Either order fuses: x then y (the y pass reads the x result) or y then x. The fused
-    kernel never stores the first pass's result, so its buffer must be the second pass's
-    own destination or a temporary that no later step reads before overwriting it.
-    """
-    if i + 1 >= len(steps):
-        return False
-    first, second = steps[i], steps[i + 1]
-    ndim = len(shape)
-    if not (isinstance(first, Pass) and isinstance(second, Pass) and ndim >= 2
-            and isinstance(first.op, FIR) and isinstance(second.op, FIR)
-            and {first.axis, second.axis} == {ndim - 1, ndim - 2} and first.dst == second.src
-            and first.store == WRITE and first.scale == 1.0
-            and int(np.prod(shape[:-2], dtype=np.int64)) >= 2 * threads):
-        return False
-    y_op = second.op if second.axis == ndim - 2 else first.op
-    if (shape[-2] + y_op.size - 1) * shape[-1] * itemsize > FUSED_PANEL_BYTES:
-        return False
-    if second.dst == first.dst:
-        return True
-    if first.dst[0] != "temp":
-        return False
-    for later in steps[i + 2:]:
-        if later.src == first.dst:
-            return False
-        if later.dst == first.dst:
-            return later.store in (WRITE, WRITE_SQUARE)
-    return True
-
-
-def execution_units(steps, shape, itemsize):
-    """The schedule's steps grouped as the engine runs them: fused x-y pairs or single steps."""
-    threads = get_num_threads()
-    units, i = [], 0
-    while i < len(steps):
-        if fusable(steps, i, shape, itemsize, threads):
-            units.append((steps[i], steps[i + 1]))
-            i += 2
-        else:
-            units.append((steps[i],))
-            i += 1
-    return units
-
-
-def allocated_temps(units):
-    """Temporaries a run of `units` stores into (the others are never allocated)."""
-    stored = set()
-    for unit in units:
-        dst = unit[-1].dst
-        if dst[0] == "temp":
-            stored.add(dst)
-    return stored
-
-
 def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
     """The x and y passes `first` and `second` (either order) in one sweep over the planes."""
     shape = src.shape
@@ -1362,19 +1169,6 @@ def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
         parallel(outer, get_num_threads(), lambda a, b: _pass_planes_yx(
             s3, d3, wy, idx_y, y.op.symmetry, dt(y.op.divisor), wx, idx_x, x.op.left, x.op.symmetry,
             dt(x.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
-
-
-def scale_step(src, dst, store, scale, xp=np):
-    """``dst (store)= scale * src`` elementwise, in `dst`'s dtype; `xp`: NumPy or CuPy."""
-    if src.dtype != dst.dtype:  # square a uint8 input in the result's float dtype, not in uint8
-        src = src.astype(dst.dtype)
-    value = src * dst.dtype.type(scale) if scale != 1.0 else src
-    if store in (WRITE_SQUARE, ADD_SQUARE):
-        value = value * value
-    if store in (WRITE, WRITE_SQUARE):
-        xp.copyto(dst, value, casting="unsafe")
-    else:
-        xp.add(dst, value, out=dst, casting="unsafe")
 
 
 def run_schedule(plan, image, results, temp_dtype, compute_dtype):
@@ -1421,18 +1215,6 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
 # layout, aliasing and dtypes around a schedule
 
 
-def c_order_perm(arr):
-    """Axes permutation that makes `arr` C-contiguous without a copy, or None."""
-    if arr.flags.c_contiguous:
-        return tuple(range(arr.ndim))
-    if arr.flags.f_contiguous:
-        return tuple(reversed(range(arr.ndim)))
-    perm = tuple(sorted(range(arr.ndim), key=lambda a: -abs(arr.strides[a])))
-    if arr.transpose(perm).flags.c_contiguous:
-        return perm
-    return None
-
-
 def execute(plan, image, outputs, temp_dtype, compute_dtype):
     """Run `plan` on `image` (any layout) and store into `outputs` (arrays of its shape).
 
@@ -1462,7 +1244,7 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
         view = out.transpose(perm)
         direct = (view.flags.c_contiguous and out.dtype in KERNEL_DTYPES
                   and (not np.may_share_memory(out, image)
-                       or (single_chain and _same_memory(view, work_image))))
+                       or (single_chain and same_memory(view, work_image))))
         if direct:
             views.append(view)
         else:
@@ -1479,38 +1261,3 @@ def execute(plan, image, outputs, temp_dtype, compute_dtype):
     return outputs
 
 
-def c_cast_into(dst, values, xp=np):
-    """Store float `values` in the integer array `dst` as scipy.ndimage's C code stores them.
-
-    NumPy's cast of float64 to an integer dtype (``copyto`` with unsafe casting, the same
-    cast as ``astype``) is the C cast scipy's compiled code makes on the same machine:
-    truncation toward zero, wrapping within the range of the machine's conversion. uint32
-    goes through int64, as scipy's compiler does (NumPy's own uint32 cast differs out of
-    range). For a bool result pass a uint8 `dst`: it receives the byte scipy writes
-    (``(npy_bool)value``: 0.5 gives 0, 2.0 gives 2). `xp`: NumPy or CuPy.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        if dst.dtype.newbyteorder("=") == np.uint32:
-            values = values.astype(np.int64)
-        xp.copyto(dst, values, casting="unsafe")
-
-
-def cast_into(out, values, xp=np):
-    """Store float `values` in `out` as scipy's C cast would (see :func:`c_cast_into`).
-
-    `xp` is the array module of both arrays (NumPy or CuPy). A bool `out` holds whether
-    the stored byte is non-zero.
-    """
-    if out.dtype.kind == "b":
-        byte = xp.empty(out.shape, np.uint8)
-        c_cast_into(byte, values, xp)
-        xp.not_equal(byte, 0, out=out)
-    elif out.dtype.kind in "iu":
-        c_cast_into(out, values, xp)
-    else:
-        xp.copyto(out, values, casting="unsafe")
-
-
-def _same_memory(a, b):
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides and a.shape == b.shape)

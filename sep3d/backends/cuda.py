@@ -38,7 +38,7 @@ import numpy as np
 from .._validate import Mode
 from ..kernels import IIR, VaryingFIR
 from ..plan import ADD, ADD_SQUARE, ZERO, Pass
-from .cpu import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
+from .common import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
            "kernel_source", "fused_spec", "pass_launch", "slab_plan", "run_plan", "compile_seconds"]

@@ -12,8 +12,8 @@ This module reproduces those sums operation for operation (no fused multiply-add
   left half; other kernels start from the last tap, then add the others from the first.
 - ``uniform_filter1d`` (``NI_UniformFilter1D``): a running sum, ``tmp += x[i + size - 1]
   - x[i - 1]``, divided by the size for every sample.
-- the boundary extension is :func:`~sep3d.backends.cpu.boundary_index` (scipy's).
-- the store is scipy's C cast (:func:`~sep3d.backends.cpu.c_cast_into`; for bool the byte
+- the boundary extension is :func:`~sep3d.backends.common.boundary_index` (scipy's).
+- the store is scipy's C cast (:func:`~sep3d.backends.common.c_cast_into`; for bool the byte
   scipy writes, which the next pass reads back: 2.0 stays 2, 0.5 becomes 0), and the
   next pass reads the stored values.
 
@@ -28,7 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu import READABLE_DTYPES, boundary_index, c_cast_into, get_num_threads, load_panel, parallel
+from .common import READABLE_DTYPES, boundary_index, c_cast_into
+from .cpu import load_panel
+from .threads import get_num_threads, parallel
 
 __all__ = ["run_chain", "scipy_symmetry"]
 

@@ -22,7 +22,7 @@ __all__ = ["register", "registered", "IMAGE_TYPES", "SETTINGS_SCHEMA", "extract_
 
 #: sep3d's own per-image-type settings, as PyRadiomics' params schema (pykwalify) rules.
 SETTINGS_SCHEMA = {
-    "backend": {"type": "str", "enum": ["auto", "cpu", "cuda"]},
+    "backend": {"type": "str", "enum": ["auto", "cpu", "numpy", "cuda"]},
     "variant": {"type": "str", "enum": ["itk", "gaussian", "pyradiomics", "atrous"]},
     "dogRatio": {"type": "float", "range": {"min-ex": 1}},
 }

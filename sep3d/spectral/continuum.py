@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from ..jit import njit, prange
 
 from .._docs import docfiller
 from ._cube import as_cube, is_dask, result_dtype

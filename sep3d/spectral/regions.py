@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 import xarray as xr
-from numba import njit, prange
+from ..jit import njit, prange
 
 from ._cube import BAND_DIM, as_cube, as_matrix, compute, is_dask, is_xarray, map_reduce
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from ..jit import njit, prange
 
 from ._cube import BAND_DIM, WAVELENGTH, as_cube, blockwise, is_dask, is_xarray, result_dtype
 

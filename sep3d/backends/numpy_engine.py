@@ -1,0 +1,192 @@
+"""NumPy/SciPy engine (``backend="numpy"``): runs any FilterPlan with NumPy and scipy, no compiled code of sep3d's.
+
+It runs where numba cannot be imported (a new Python, an unusual platform):
+``backend="auto"`` falls back to it with one warning. It is also a second, independent
+implementation of the plan's semantics, which the tests hold the Numba engine to.
+
+Each step of the plan's schedule (:meth:`~sep3d.plan.FilterPlan.schedule`) becomes
+whole-array NumPy/SciPy calls:
+
+- an :class:`~sep3d.kernels.FIR` pass is ``scipy.ndimage.correlate1d`` with the plan's
+  mode, cval and the operator's origin (a moving average is ``uniform_filter1d``, its
+  running sum), divided by the operator's divisor;
+- an :class:`~sep3d.kernels.IIR` pass extends each line as
+  :func:`~sep3d.backends.common.recursive_extension` documents (``nearest``: none, the
+  recursion's own steady state; other modes: the operator's reach, where the impulse
+  response holds less than :data:`~sep3d.kernels.RECURSIVE_TOLERANCE` of its mass), then
+  runs the causal and the anticausal recursions with ``scipy.signal.lfilter``, each
+  started in the steady state of its first sample (``lfilter_zi``), in float64: as
+  the operator's four second-order sections where it has them, else its direct form;
+- a :class:`~sep3d.kernels.VaryingFIR` pass is a matrix product along the axis;
+- stores (write, add, their squares), scales, the zero source and the square root of a
+  combine follow the schedule exactly as the Numba engine does.
+
+``arithmetic="scipy"`` plans (sep3d.ndimage's integer and bool results) are scipy's own
+1-D filters run pass by pass into the result's dtype, in place from the second pass, as
+scipy.ndimage's separable filters run them: scipy's bits by construction.
+
+Results are computed in fresh arrays of the compute dtype and cast into the outputs at
+the end, so any output layout, dtype or overlap with the input is safe. The cost is a
+temporary volume per pass and scipy's single thread (BENCHMARKS.md has the figures).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.signal import lfilter, lfilter_zi
+
+from .._validate import Mode
+from ..kernels import FIR, IIR, VaryingFIR
+from ..plan import ZERO, Pass
+from .common import KERNEL_DTYPES, cast_into, recursive_extension, scale_step
+
+__all__ = ["execute", "fir_pass", "recursive_pass", "varying_pass", "SCIPY_MODES"]
+
+#: scipy.ndimage's name of each boundary mode.
+SCIPY_MODES = {Mode.REFLECT: "reflect", Mode.MIRROR: "mirror", Mode.NEAREST: "nearest", Mode.WRAP: "wrap",
+               Mode.CONSTANT: "constant"}
+
+
+def fir_pass(src, axis, op, mode, cval, dtype):
+    """The FIR `op` along `axis` of `src`, as a new array of `dtype` (float)."""
+    out = np.empty(src.shape, dtype)
+    mode_name = SCIPY_MODES[Mode(mode)]
+    if op.kind == "moving_average":
+        ndi.uniform_filter1d(src, op.size, axis, output=out, mode=mode_name, cval=cval, origin=op.origin)
+        return out
+    ndi.correlate1d(src, op.taps, axis, output=out, mode=mode_name, cval=cval, origin=op.origin)
+    if op.divisor != 1.0:
+        out /= out.dtype.type(op.divisor)
+    return out
+
+
+def recursive_pass(src, axis, op, mode, cval):
+    """The IIR `op` along `axis` of `src`, as a new float64 array (see the module docstring)."""
+    lines = np.moveaxis(np.asarray(src, dtype=np.float64), axis, -1)
+    n = lines.shape[-1]
+    ext, idx = recursive_extension(n, op, mode)
+    if ext:
+        padded = lines[..., np.maximum(idx, 0)]
+        if np.any(idx < 0):
+            padded[..., idx < 0] = cval
+    else:
+        padded = lines
+    if op.sections is not None:
+        causal = [((s[0], s[1]), (1.0, s[2], s[3])) for s in op.sections[:2]]
+        anticausal = [((0.0, s[0], s[1]), (1.0, s[2], s[3])) for s in op.sections[2:]]
+    else:
+        feedback = np.concatenate([[1.0], op.coef[4:8]])
+        causal = [(op.coef[0:4], feedback)]
+        anticausal = [(np.concatenate([[0.0], op.coef[8:12]]), feedback)]
+    result = np.zeros(padded.shape)
+    backward = padded[..., ::-1]
+    for b, a in causal:
+        result += _steady_lfilter(b, a, padded)
+    for b, a in anticausal:
+        result += _steady_lfilter(b, a, backward)[..., ::-1]
+    return np.moveaxis(result[..., ext:ext + n], -1, axis)
+
+
+def _steady_lfilter(b, a, x):
+    """``lfilter(b, a, x)`` along the last axis, started as if ``x[..., 0]`` had been there forever."""
+    zi = lfilter_zi(b, a) * x[..., :1]
+    return lfilter(b, a, x, axis=-1, zi=zi)[0]
+
+
+def varying_pass(src, axis, op, dtype):
+    """The position-dependent `op` along `axis` of `src` (a matrix product), as a new array of `dtype`."""
+    n = src.shape[axis]
+    if n != op.length:
+        raise ValueError(f"the operator on axis {axis} is made for length {op.length}; the axis has {n}")
+    lines = np.moveaxis(np.asarray(src, dtype=dtype), axis, -1)
+    return np.moveaxis(lines @ op.matrix().T.astype(dtype), -1, axis)
+
+
+def _run_pass(src, step, mode, cval, compute_dtype):
+    if Mode(mode) != Mode.CONSTANT:
+        cval = 0.0  # only constant mode reads it (a NaN cval must not reach the other modes)
+    op = step.op
+    if isinstance(op, IIR):
+        return recursive_pass(src, step.axis, op, mode, cval)
+    if isinstance(op, VaryingFIR):
+        return varying_pass(src, step.axis, op, compute_dtype)
+    if isinstance(op, FIR):
+        return fir_pass(src, step.axis, op, mode, cval, compute_dtype)
+    raise TypeError(f"no NumPy pass for operator {op!r}")
+
+
+def run_schedule(plan, image, results, temp_dtype, compute_dtype):
+    """Run `plan`'s schedule on `image` into the float arrays `results` (one per plan result)."""
+    sched = plan.schedule()
+    temps = {}
+
+    def buffer(ref):
+        if ref[0] == "input":
+            return image
+        if ref == ZERO:
+            return np.zeros((), compute_dtype)
+        if ref[0] == "result":
+            return results[ref[1]]
+        if ref not in temps:
+            temps[ref] = np.empty(image.shape, temp_dtype)
+        return temps[ref]
+
+    for step in sched.steps:
+        src, dst = buffer(step.src), buffer(step.dst)
+        if isinstance(step, Pass):
+            value = _run_pass(src, step, plan.modes[step.axis], plan.cval, compute_dtype)
+            scale_step(value, dst, step.store, step.scale)
+        else:
+            scale_step(src, dst, step.store, step.scale)
+    if sched.sqrt_results:
+        for r in results:
+            np.sqrt(r, out=r)
+    return results
+
+
+def run_scipy_chain(plan, image, output):
+    """An ``arithmetic="scipy"`` plan as scipy.ndimage runs its separable filters: one
+    scipy 1-D filter per axis, into `output`'s dtype, in place from the second pass on."""
+    (term,) = plan.outputs[0].terms
+    if term.scale != 1.0:
+        raise NotImplementedError("arithmetic='scipy' runs terms of scale 1 (scipy's 1-D passes)")
+    axes = [ax for ax in plan.pass_order() if term.ops[ax] is not None]
+    if not axes:  # scipy: output[...] = input, NumPy's assignment
+        output[...] = image
+        return output
+    stored = np.empty(image.shape, output.dtype.newbyteorder("="))
+    src = image
+    for ax in axes:
+        op, mode = term.ops[ax], SCIPY_MODES[Mode(plan.modes[ax])]
+        cval = plan.cval if Mode(plan.modes[ax]) == Mode.CONSTANT else 0.0
+        if op.kind == "moving_average":
+            ndi.uniform_filter1d(src, op.size, ax, output=stored, mode=mode, cval=cval, origin=op.origin)
+        elif op.divisor == 1.0:
+            ndi.correlate1d(src, op.taps, ax, output=stored, mode=mode, cval=cval, origin=op.origin)
+        else:
+            raise NotImplementedError("arithmetic='scipy' runs taps without a divisor or moving averages")
+        src = stored
+    if stored.dtype == np.bool_:  # the bytes scipy wrote (2.0 is stored as 2): true where non-zero
+        np.not_equal(stored.view(np.uint8), 0, out=output)
+    else:
+        np.copyto(output, stored, casting="unsafe")
+    return output
+
+
+def execute(plan, image, outputs, temp_dtype, compute_dtype):
+    """Run `plan` on `image` (any layout) and store into `outputs` (arrays of its shape)."""
+    if plan.arithmetic == "scipy":
+        (out,) = outputs
+        run_scipy_chain(plan, image, out)
+        return outputs
+    compute_dtype = np.dtype(compute_dtype)
+    if image.dtype.newbyteorder("=") not in KERNEL_DTYPES:  # scipy reads float32/64 (float16 it refuses)
+        image = image.astype(compute_dtype)
+    if temp_dtype not in KERNEL_DTYPES:
+        temp_dtype = compute_dtype
+    results = [np.empty(image.shape, out.dtype if out.dtype in KERNEL_DTYPES else compute_dtype)
+               for out in outputs]
+    run_schedule(plan, image, results, temp_dtype, compute_dtype)
+    for out, values in zip(outputs, results):
+        cast_into(out, values)
+    return outputs
