@@ -5,6 +5,8 @@
 #                  scene pipeline (pipelines/hyperspectral.yaml) whole and in tiles
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
+#   make test-pythons -- the suite on every supported Python (3.10-3.13), one venv each in
+#                        .venvs/ (PYTHONS=..., PYTHONS_SUITE=full|core)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +18,11 @@ export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
 # (results kept in .mutate/, so a rerun continues with the survivors and the rest).
 MUTATE_MINUTES ?= 30
 
-.PHONY: demo test bench mutate clean
+# `make test-pythons`: the Pythons to test on and what to run on each (full | core).
+PYTHONS ?= 3.10 3.11 3.12 3.13
+PYTHONS_SUITE ?= full
+
+.PHONY: demo test test-pythons bench mutate clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +30,11 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-# PyRadiomics 3.0.1 must be built without build isolation on Python 3.11 (its sdist needs
-# numpy at build time and 3.1.0's sdist is broken), so the `radiomics` extra is installed
-# after numpy, setuptools, wheel and versioneer are in place.
+# The `radiomics` extra is PyRadiomics as pyradiomics-bhklab (plain pip on 3.10-3.13). A
+# venv made before held PyRadiomics 3.0.1, the same `radiomics` module: it is removed first
+# rather than overwritten file by file.
 $(VENV)/.stamp-radiomics: $(VENV)/.stamp-base pyproject.toml
-	$(PY) -m pip install --quiet numpy setuptools wheel versioneer
-	$(PY) -m pip install --quiet --no-build-isolation "pyradiomics==3.0.1"
+	$(PY) -m pip uninstall --quiet --yes pyradiomics
 	$(PY) -m pip install --quiet -e ".[radiomics]"
 	touch $@
 
@@ -47,6 +52,9 @@ demo: $(VENV)/.stamp-radiomics
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n 2 -q
 
+test-pythons:
+	$(PYTHON) tools/test_pythons.py --versions $(PYTHONS) --suite $(PYTHONS_SUITE)
+
 $(VENV)/.stamp-mutate: $(VENV)/.stamp-test pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,mutate]"
 	touch $@
@@ -61,4 +69,4 @@ bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_spectral.py
 
 clean:
-	rm -rf $(VENV) demo-output .mutate
+	rm -rf $(VENV) .venvs demo-output .mutate

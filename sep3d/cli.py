@@ -5,12 +5,25 @@ import argparse
 import os
 import sys
 
-from . import __version__
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the report of :func:`sep3d.versions.report` (computed only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .versions import report
+
+        print(report())
+        parser.exit()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sep3d", description="3-D separable filters for CT and hyperspectral data")
-    parser.add_argument("--version", action="version", version=f"sep3d {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show sep3d's version, its CPU engine, PyRadiomics and CuPy builds, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="filter a sample CT case, write NRRD + a quicklook PNG, time against scipy")

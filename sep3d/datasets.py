@@ -1,15 +1,14 @@
 """Sample data: PyRadiomics' sample cases and synthetic phantoms (CT and hyperspectral).
 
 The PyRadiomics sample cases (brain1, brain2, breast1, lung1, lung2; image + label
-NRRD) ship only inside the pyradiomics 3.0.1 source distribution. :func:`sample_case`
-fetches that archive once with pip (so it goes through the same package index and
+NRRD) ship only inside PyRadiomics' source distributions. :func:`sample_case`
+fetches one (pyradiomics-bhklab's, which pip downloads on Python 3.10-3.13) once with pip (so it goes through the same package index and
 proxy settings as every other install), keeps the ten NRRD files in a cache folder and
 deletes the rest. The folder is ``$SEP3D_DATA`` when set, else
 ``$XDG_CACHE_HOME/sep3d`` (``~/.cache/sep3d``).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ __all__ = ["SAMPLE_CASES", "SampleDataUnavailable", "data_dir", "sample_case", "
            "synthetic_ct", "synthetic_cube", "ENDMEMBERS"]
 
 SAMPLE_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
-_SDIST = "pyradiomics==3.0.1"
+_SDIST = "pyradiomics-bhklab==3.1.4"
 
 
 class SampleDataUnavailable(OSError):
@@ -78,7 +77,7 @@ def sample_case(name="brain1"):
 
 
 def fetch_sample_cases():
-    """Download the pyradiomics 3.0.1 sdist once and keep its sample cases; returns the folder."""
+    """Download a PyRadiomics sdist once and keep its sample cases; returns the folder."""
     folder = data_dir()
     if all(p.exists() for name in SAMPLE_CASES for p in _case_paths(name, folder)):
         return folder
@@ -103,15 +102,10 @@ def fetch_sample_cases():
 
 
 def _download_sdist(tmp):
-    """`pip download` the sdist into `tmp`; its metadata step needs numpy, versioneer and wheel."""
-    env = dict(os.environ)
-    helpers = [pkg for pkg in ("versioneer", "setuptools", "wheel") if importlib.util.find_spec(pkg) is None]
-    if helpers:
-        _pip(["install", "--quiet", "--target", str(tmp / "build-helpers"), *helpers], env)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp / "build-helpers"), env.get("PYTHONPATH")]))
-    _pip(["download", "--quiet", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
-          "-d", str(tmp), _SDIST], env)
-    found = sorted(tmp.glob("pyradiomics-*.tar.gz"))
+    """`pip download` the sdist into `tmp` (pip prepares its metadata in an isolated build env)."""
+    _pip(["download", "--quiet", "--no-deps", "--no-binary", _SDIST.split("==")[0], "-d", str(tmp), _SDIST],
+         dict(os.environ))
+    found = sorted(tmp.glob("pyradiomics*.tar.gz"))
     if not found:
         raise SampleDataUnavailable(f"pip reported success but left no {_SDIST} archive in {tmp}")
     return found[0]

@@ -69,6 +69,9 @@ def load_case(case, synthetic=False):
 
 def run(out_dir="demo-output", case="lung1", synthetic=False, repeats=3):
     """Run the demo; returns the paths written."""
+    from .versions import report
+
+    print(report())  # what runs here: the CPU engine, the PyRadiomics build, CuPy
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     image, mask, label = load_case(case, synthetic)

@@ -23,6 +23,11 @@ if NUMBA_BLOCKED:
         _backends.engine_name("auto", np.empty(0))
 
 
+#: The host engines: a test of an engine's results runs on both (the Numba one is skipped
+#: when numba is blocked).
+HOST_ENGINES = [pytest.param("cpu", marks=pytest.mark.numba_engine), "numpy"]
+
+
 def pytest_collection_modifyitems(config, items):
     if not NUMBA_BLOCKED:
         return

@@ -206,6 +206,7 @@ def test_zarr_to_zarr_out_of_core(tmp_path):
     assert_close(stored[...], ref, np.float32)
 
 
+@pytest.mark.numba_engine
 def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
     # What sep3d.chunked._task_threads claims: under dask's threaded scheduler, with fewer
     # blocks than kernel threads, every block's kernels hand their work to the one pool of

@@ -1,4 +1,7 @@
 """SimpleITK conversion, sample data, the phantom, and the demo command end to end."""
+import importlib
+import importlib.metadata
+import importlib.util
 import os
 
 import numpy as np
@@ -154,21 +157,34 @@ def test_demo_command_on_the_phantom(tmp_path, capsys):
     assert_close(sitk.GetArrayFromImage(log), ref)
 
 
-def test_cli_version(capsys):
+def test_cli_version_names_the_engine_and_the_pyradiomics_build(capsys):
+    import platform
+    from importlib.metadata import version
+
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert sep3d.__version__ in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"sep3d {sep3d.__version__}"
+    assert lines[1].startswith(f"Python {platform.python_version()} ")
+    assert lines[2] == f"CPU engine: Numba engine (numba {version('numba')})"
+    radiomics = importlib.import_module("radiomics") if importlib.util.find_spec("radiomics") else None
+    if radiomics is None:
+        assert lines[3] == 'PyRadiomics: not installed (pip install "sep3d[radiomics]")'
+    else:  # the distribution named is the one whose files hold the imported module
+        name, ver = lines[3].removeprefix("PyRadiomics: ").split(", ")[0].split(" ")
+        files = {str(f) for f in importlib.metadata.distribution(name).files}
+        assert "radiomics/__init__.py" in files and ver == version(name)
 
 
 def test_an_archive_without_the_cases_is_reported(tmp_path, monkeypatch):
     import tarfile
 
-    archive = tmp_path / "pyradiomics-3.0.1.tar.gz"
+    archive = tmp_path / "pyradiomics_bhklab-3.1.4.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         readme = tmp_path / "README.md"
         readme.write_text("no data here")
-        tar.add(readme, arcname="pyradiomics-3.0.1/README.md")
+        tar.add(readme, arcname="pyradiomics_bhklab-3.1.4/README.md")
     monkeypatch.setenv("SEP3D_DATA", str(tmp_path / "cache"))
     monkeypatch.setattr(datasets, "_download_sdist", lambda tmp: archive)
     with pytest.raises(datasets.SampleDataUnavailable, match="archive lacks"):

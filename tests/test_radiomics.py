@@ -367,16 +367,22 @@ def test_a_sigma_is_kept_exactly_when_pyradiomics_keeps_it():
     assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", image, mask, **kwargs)] == built_in
 
 
-def test_the_pyradiomics_version_in_fingerprints_is_the_installed_distribution():
-    from importlib.metadata import PackageNotFoundError, version
+def test_the_installed_pyradiomics_build_is_named_from_its_distribution_metadata():
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    for dist in ("pyradiomics", "pyradiomics-bhklab"):
+    from sep3d.versions import pyradiomics_build
+
+    # the oracle: whichever of the two known distributions is installed, read from its own metadata
+    found = []
+    for name in ("pyradiomics", "pyradiomics-bhklab"):
         try:
-            expected = f"{dist} {version(dist)}"
-            break
+            dist = distribution(name)
         except PackageNotFoundError:
             continue
-    assert cohort._pyradiomics_version() == expected
+        assert "radiomics/__init__.py" in {str(f) for f in dist.files}  # it provides the module
+        found.append(f"{dist.metadata['Name']} {dist.version}")
+    assert found
+    assert pyradiomics_build() == ", ".join(sorted(found))
 
 
 @pytest.mark.parametrize("section", [{"compare": "lung1"}, "params.yaml"])

@@ -13,7 +13,7 @@ import scipy.ndimage as ndi
 import SimpleITK as sitk
 
 import sep3d
-from conftest import MODES, assert_close
+from conftest import HOST_ENGINES, MODES, assert_close
 from sep3d import filters
 from sep3d._validate import Mode
 from sep3d.kernels import IIR, RECURSIVE_TOLERANCE, recursive_gaussian
@@ -62,8 +62,9 @@ def test_recursive_smoothing_approximates_the_sampled_gaussian():
         assert abs(h.sum() - 1.0) < 1e-9
 
 
+@pytest.mark.parametrize("engine", HOST_ENGINES)
 @pytest.mark.parametrize("order", [0, 1, 2])
-def test_engine_matches_plain_reference_on_every_axis(order):
+def test_engine_matches_plain_reference_on_every_axis(order, engine):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 11, 13))
     op = recursive_gaussian(1.7, order)
@@ -74,24 +75,25 @@ def test_engine_matches_plain_reference_on_every_axis(order):
         plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, tuple(ops)),)),),
                                      (Mode.NEAREST,) * 3)
         got = np.empty_like(x)
-        sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=x.dtype, compute_dtype=x.dtype)
+        sep3d.backends.execute(plan, x, [got], backend=engine, temp_dtype=x.dtype, compute_dtype=x.dtype)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
-def _run_op(x, op, axis, mode, cval=0.5, dtype=None):
+def _run_op(x, op, axis, mode, cval=0.5, dtype=None, engine="cpu"):
     ops = [None] * x.ndim
     ops[axis] = op
     plan = sep3d.plan.FilterPlan((sep3d.plan.Output((sep3d.plan.Term(1.0, tuple(ops)),)),),
                                  (Mode[mode.upper()],) * x.ndim, cval=cval)
     got = np.empty_like(x)
     dt = x.dtype if dtype is None else dtype
-    sep3d.backends.execute(plan, x, [got], backend="cpu", temp_dtype=dt, compute_dtype=dt)
+    sep3d.backends.execute(plan, x, [got], backend=engine, temp_dtype=dt, compute_dtype=dt)
     return got
 
 
+@pytest.mark.parametrize("engine", HOST_ENGINES)
 @pytest.mark.parametrize("axis", [0, 1, 2])
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_equals_scipy_with_the_operators_own_taps(mode, axis):
+def test_every_mode_equals_scipy_with_the_operators_own_taps(mode, axis, engine):
     """Every mode: the same as correlating with the impulse response (the boundary states
     are the sections' responses over the extension), on the panel and the line kernels."""
     rng = np.random.default_rng(2)
@@ -99,10 +101,11 @@ def test_every_mode_equals_scipy_with_the_operators_own_taps(mode, axis):
     op = recursive_gaussian(2.5, 1)
     taps = op.impulse_response(op.reach)[::-1]
     ref = ndi.correlate1d(x, taps, axis=axis, mode=mode, cval=0.5)
-    got = _run_op(x, op, axis, mode)
+    got = _run_op(x, op, axis, mode, engine=engine)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
 
 
+@pytest.mark.numba_engine
 @pytest.mark.parametrize("order", [0, 1, 2])
 def test_reflect_starts_from_the_anticausal_pass_as_from_the_dot_products(order):
     """reflect with mirrored sections (IIR.mirror_sign) derives the causal starts from the
@@ -125,9 +128,10 @@ def test_reflect_starts_from_the_anticausal_pass_as_from_the_dot_products(order)
             np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("engine", HOST_ENGINES)
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 23])
 @pytest.mark.parametrize("mode", MODES)
-def test_lines_shorter_than_the_reach_in_every_mode(mode, n):
+def test_lines_shorter_than_the_reach_in_every_mode(mode, n, engine):
     """The extension wraps or reflects many times over a short line (reach 50 > n)."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, n, 13))
@@ -136,7 +140,7 @@ def test_lines_shorter_than_the_reach_in_every_mode(mode, n):
     for axis in (1, 2) if n > 1 else (1,):
         y = np.moveaxis(x, 1, axis).copy()
         ref = ndi.correlate1d(y, taps, axis=axis, mode=mode, cval=-0.25)
-        got = _run_op(y, op, axis, mode, cval=-0.25)
+        got = _run_op(y, op, axis, mode, cval=-0.25, engine=engine)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
 
 
@@ -164,6 +168,7 @@ def sec_resp(section, length):
     return h
 
 
+@pytest.mark.numba_engine
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_float32_recursion_stays_within_its_rounding_bound(axis):
     """float32 data recurses in float32 sections (sigma 16: bound 8e-6); float64 oracle: IIR.apply."""
@@ -206,7 +211,8 @@ def _axis_chain(x, ops, mode):
     return y
 
 
-def test_recursions_without_partial_fractions_run_the_direct_form():
+@pytest.mark.parametrize("engine", HOST_ENGINES)
+def test_recursions_without_partial_fractions_run_the_direct_form(engine):
     """A feedback with one repeated pole (1 - 0.6 z)^4 has no two coprime pole pairs."""
     d = np.poly([0.6] * 4)[1:]
     op = IIR([0.2, 0.1, 0.0, 0.0], d, [0.1, 0.05, 0.0, 0.0])
@@ -214,7 +220,7 @@ def test_recursions_without_partial_fractions_run_the_direct_form():
     x = np.random.default_rng(8).standard_normal((4, 6, 30))
     for axis in range(3):
         ref = np.apply_along_axis(op.apply, axis, x)
-        got = _run_op(x, op, axis, "nearest")
+        got = _run_op(x, op, axis, "nearest", engine=engine)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 

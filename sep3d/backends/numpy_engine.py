@@ -17,7 +17,7 @@ whole-array NumPy/SciPy calls:
   runs the causal and the anticausal recursions with ``scipy.signal.lfilter``, each
   started in the steady state of its first sample (``lfilter_zi``), in float64: as
   the operator's four second-order sections where it has them, else its direct form;
-- a :class:`~sep3d.kernels.VaryingFIR` pass is a matrix product along the axis;
+- a :class:`~sep3d.kernels.VaryingFIR` pass is a matrix product along the axis, in float64;
 - stores (write, add, their squares), scales, the zero source and the square root of a
   combine follow the schedule exactly as the Numba engine does.
 
@@ -93,13 +93,17 @@ def _steady_lfilter(b, a, x):
     return lfilter(b, a, x, axis=-1, zi=zi)[0]
 
 
-def varying_pass(src, axis, op, dtype):
-    """The position-dependent `op` along `axis` of `src` (a matrix product), as a new array of `dtype`."""
+def varying_pass(src, axis, op):
+    """The position-dependent `op` along `axis` of `src` (a matrix product), as a new float64 array.
+
+    In float64 whatever the data: BLAS sums in an order that depends on the array's size,
+    so a float32 product would round differently in a chunk than in the whole array.
+    """
     n = src.shape[axis]
     if n != op.length:
         raise ValueError(f"the operator on axis {axis} is made for length {op.length}; the axis has {n}")
-    lines = np.moveaxis(np.asarray(src, dtype=dtype), axis, -1)
-    return np.moveaxis(lines @ op.matrix().T.astype(dtype), -1, axis)
+    lines = np.moveaxis(np.asarray(src, dtype=np.float64), axis, -1)
+    return np.moveaxis(lines @ op.matrix().T, -1, axis)
 
 
 def _run_pass(src, step, mode, cval, compute_dtype):
@@ -109,7 +113,7 @@ def _run_pass(src, step, mode, cval, compute_dtype):
     if isinstance(op, IIR):
         return recursive_pass(src, step.axis, op, mode, cval)
     if isinstance(op, VaryingFIR):
-        return varying_pass(src, step.axis, op, compute_dtype)
+        return varying_pass(src, step.axis, op)
     if isinstance(op, FIR):
         return fir_pass(src, step.axis, op, mode, cval, compute_dtype)
     raise TypeError(f"no NumPy pass for operator {op!r}")

@@ -38,9 +38,8 @@ def _radiomics():
         import radiomics.imageoperations  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "sep3d.radiomics.register() needs PyRadiomics (the `radiomics` extra). On Python 3.11 install it "
-            "with: pip install numpy setuptools wheel versioneer && pip install --no-build-isolation "
-            "pyradiomics==3.0.1 PyWavelets") from exc
+            "sep3d.radiomics.register() needs PyRadiomics: pip install \"sep3d[radiomics]\" (it installs "
+            f"pyradiomics-bhklab, a build of PyRadiomics for Python 3.10-3.13); the import failed: {exc}") from exc
     return radiomics
 
 

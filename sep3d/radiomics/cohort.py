@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..versions import pyradiomics_build
+
 __all__ = ["CaseError", "read_cohort", "read_volume", "check_case", "extract_case", "extract_cohort",
            "write_table", "RadiomicsPipeline"]
 
@@ -228,7 +230,7 @@ def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_worker
     failures = out.with_name(out.stem + "-failures.csv")
     step = functools.partial(extract_case, params if isinstance(params, dict) else str(params))
     section = {"params": params if isinstance(params, dict) else _file_digest(params),
-               "pyradiomics": _pyradiomics_version()}
+               "pyradiomics": pyradiomics_build() or "unknown"}
     with OutputFolder(out.with_name(out.stem + ".cases"), what="sep3d radiomics") as folder:
         folder.check(out, "<table>")  # a file the user owns (the cohort CSV itself...) is refused up front
         folder.check(failures, "<failures>")
@@ -256,17 +258,6 @@ def _file_digest(path):
     import hashlib
 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _pyradiomics_version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in ("pyradiomics", "pyradiomics-bhklab"):
-        try:
-            return f"{dist} {version(dist)}"
-        except PackageNotFoundError:
-            continue
-    return "unknown"
 
 
 def _validate_params(params):
