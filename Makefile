@@ -64,6 +64,7 @@ mutate: $(VENV)/.stamp-mutate
 
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_cpu.py
+	$(PY) benchmarks/bench_engines.py
 	$(PY) benchmarks/bench_radiomics.py
 	$(PY) benchmarks/bench_hyperspectral.py
 	$(PY) benchmarks/bench_spectral.py

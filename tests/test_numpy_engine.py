@@ -187,12 +187,15 @@ def test_without_numba_auto_falls_back_with_one_warning_and_cpu_says_why():
         except ImportError as exc:
             print("CPU:", exc)
         import sep3d.spectral  # the analyses import too (their kernels run as Python)
+        from sep3d.versions import report
+        print(report())
         print("OK")
     """)
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
     assert "CPU: backend='cpu' is sep3d's Numba engine, and numba cannot be imported" in proc.stdout
     assert "backend='numpy'" in proc.stdout
+    assert "CPU engine: NumPy/SciPy engine (numba cannot be imported: import of " in proc.stdout  # sep3d --version
 
 
 #: The parity test files run again with numba blocked (auto -> the NumPy engine).
