@@ -14,9 +14,10 @@ whole-array NumPy/SciPy calls:
   :func:`~sep3d.backends.common.recursive_extension` documents (``nearest``: none, the
   recursion's own steady state; other modes: the operator's reach, where the impulse
   response holds less than :data:`~sep3d.kernels.RECURSIVE_TOLERANCE` of its mass), then
-  runs the causal and the anticausal recursions with ``scipy.signal.lfilter``, each
-  started in the steady state of its first sample (``lfilter_zi``), in float64: as
-  the operator's four second-order sections where it has them, else its direct form;
+  runs the causal and the anticausal recursions, each started in the steady state of
+  its first sample (ITK's initialisation, scipy's ``lfilter_zi``), in float64 and
+  vectorised across the lines: as the operator's four second-order sections where it
+  has them, else its direct form;
 - a :class:`~sep3d.kernels.VaryingFIR` pass is a matrix product along the axis, in float64;
 - stores (write, add, their squares), scales, the zero source and the square root of a
   combine follow the schedule exactly as the Numba engine does.
@@ -33,11 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.signal import lfilter, lfilter_zi
 
 from .._validate import Mode
 from ..kernels import FIR, IIR, VaryingFIR
-from ..plan import ZERO, Pass
+from ..plan import WRITE, ZERO, Pass
 from .common import KERNEL_DTYPES, cast_into, recursive_extension, scale_step
 
 __all__ = ["execute", "fir_pass", "recursive_pass", "varying_pass", "SCIPY_MODES"]
@@ -47,9 +47,10 @@ SCIPY_MODES = {Mode.REFLECT: "reflect", Mode.MIRROR: "mirror", Mode.NEAREST: "ne
                Mode.CONSTANT: "constant"}
 
 
-def fir_pass(src, axis, op, mode, cval, dtype):
-    """The FIR `op` along `axis` of `src`, as a new array of `dtype` (float)."""
-    out = np.empty(src.shape, dtype)
+def fir_pass(src, axis, op, mode, cval, dtype, out=None):
+    """The FIR `op` along `axis` of `src`, into `out` (may be `src`) or a new array of `dtype` (float)."""
+    if out is None:
+        out = np.empty(src.shape, dtype)
     mode_name = SCIPY_MODES[Mode(mode)]
     if op.kind == "moving_average":
         ndi.uniform_filter1d(src, op.size, axis, output=out, mode=mode_name, cval=cval, origin=op.origin)
@@ -61,36 +62,58 @@ def fir_pass(src, axis, op, mode, cval, dtype):
 
 
 def recursive_pass(src, axis, op, mode, cval):
-    """The IIR `op` along `axis` of `src`, as a new float64 array (see the module docstring)."""
-    lines = np.moveaxis(np.asarray(src, dtype=np.float64), axis, -1)
-    n = lines.shape[-1]
+    """The IIR `op` along `axis` of `src`, as a new float64 array (see the module docstring).
+
+    The axis is moved first and the other axes flattened, so each step of the recursion
+    is one vectorised NumPy operation over every line at once (rows of ``(n, lines)``).
+    """
+    shape = src.shape
+    n = shape[axis]
+    rows = np.moveaxis(np.asarray(src, dtype=np.float64), axis, 0).reshape(n, -1)
     ext, idx = recursive_extension(n, op, mode)
-    if ext:
-        padded = lines[..., np.maximum(idx, 0)]
-        if np.any(idx < 0):
-            padded[..., idx < 0] = cval
-    else:
-        padded = lines
+    padded = rows[np.maximum(idx, 0)] if ext else np.ascontiguousarray(rows)
+    if ext and np.any(idx < 0):
+        padded[idx < 0] = cval
     if op.sections is not None:
-        causal = [((s[0], s[1]), (1.0, s[2], s[3])) for s in op.sections[:2]]
-        anticausal = [((0.0, s[0], s[1]), (1.0, s[2], s[3])) for s in op.sections[2:]]
-    else:
-        feedback = np.concatenate([[1.0], op.coef[4:8]])
-        causal = [(op.coef[0:4], feedback)]
-        anticausal = [(np.concatenate([[0.0], op.coef[8:12]]), feedback)]
+        causal = [((s[0], s[1]), (s[2], s[3])) for s in op.sections[:2]]
+        anticausal = [((0.0, s[0], s[1]), (s[2], s[3])) for s in op.sections[2:]]
+    else:  # the direct form: one 4th-order recursion each way
+        causal = [(op.coef[0:4], op.coef[4:8])]
+        anticausal = [(np.concatenate([[0.0], op.coef[8:12]]), op.coef[4:8])]
     result = np.zeros(padded.shape)
-    backward = padded[..., ::-1]
     for b, a in causal:
-        result += _steady_lfilter(b, a, padded)
+        steady_recursion(b, a, padded, result)
+    backward = padded[::-1]
     for b, a in anticausal:
-        result += _steady_lfilter(b, a, backward)[..., ::-1]
-    return np.moveaxis(result[..., ext:ext + n], -1, axis)
+        steady_recursion(b, a, backward, result[::-1])
+    out = result[ext:ext + n].reshape((n,) + tuple(np.delete(shape, axis)))
+    return np.moveaxis(out, 0, axis)
 
 
-def _steady_lfilter(b, a, x):
-    """``lfilter(b, a, x)`` along the last axis, started as if ``x[..., 0]`` had been there forever."""
-    zi = lfilter_zi(b, a) * x[..., :1]
-    return lfilter(b, a, x, axis=-1, zi=zi)[0]
+def steady_recursion(b, a, x, acc):
+    """Add ``y[t] = sum_k b[k] x[t - k] - sum_k a[k] y[t - 1 - k]`` along the rows of `x` to `acc`.
+
+    The recursion starts as if the first row had been there forever (its steady state:
+    ``y = x[0] sum(b) / (1 + sum(a))``, ITK's initialisation and scipy's ``lfilter_zi``).
+    Each step is a few whole-row operations (every line at once).
+    """
+    b = [float(v) for v in b]
+    a = [float(v) for v in a]
+    n_rows = x.shape[0]
+    steady = x[0] * (sum(b) / (1.0 + sum(a)))
+    history = [steady] * len(a)  # y[t-1], y[t-2], ...
+    scratch = np.empty(x.shape[1:])
+    for t in range(n_rows):
+        y = np.multiply(x[t], b[0])
+        for k in range(1, len(b)):
+            if b[k] != 0.0:
+                np.multiply(x[max(t - k, 0)], b[k], out=scratch)
+                y += scratch
+        for k, ak in enumerate(a):
+            np.multiply(history[k], ak, out=scratch)
+            y -= scratch
+        acc[t] += y
+        history = [y] + history[:-1]
 
 
 def varying_pass(src, axis, op):
@@ -137,6 +160,14 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
 
     for step in sched.steps:
         src, dst = buffer(step.src), buffer(step.dst)
+        if (isinstance(step, Pass) and isinstance(step.op, FIR) and step.store == WRITE
+                and dst.dtype == compute_dtype):  # scipy writes the pass straight into its buffer (in place too)
+            mode = plan.modes[step.axis]
+            fir_pass(src, step.axis, step.op, mode, plan.cval if Mode(mode) == Mode.CONSTANT else 0.0,
+                     compute_dtype, out=dst)
+            if step.scale != 1.0:
+                dst *= dst.dtype.type(step.scale)
+            continue
         if isinstance(step, Pass):
             value = _run_pass(src, step, plan.modes[step.axis], plan.cval, compute_dtype)
             scale_step(value, dst, step.store, step.scale)
