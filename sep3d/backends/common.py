@@ -12,10 +12,10 @@ import functools
 import numpy as np
 
 from .._validate import Mode
-from ..plan import ADD_SQUARE, WRITE, WRITE_SQUARE
+from ..plan import ADD_SQUARE, WRITE, WRITE_SQUARE, ZERO
 
 __all__ = ["KERNEL_DTYPES", "READABLE_DTYPES", "boundary_index", "recursive_extension", "scale_step",
-           "c_order_perm", "c_cast_into", "cast_into", "same_memory"]
+           "schedule_buffers", "scipy_chain", "c_order_perm", "c_cast_into", "cast_into", "same_memory"]
 
 #: Result and temporary dtypes the kernels store directly. Other results (integers, bool,
 #: float16) are computed in float and cast once at the end: integers are truncated toward
@@ -83,6 +83,37 @@ def scale_step(src, dst, store, scale, xp=np):
         xp.copyto(dst, value, casting="unsafe")
     else:
         xp.add(dst, value, out=dst, casting="unsafe")
+
+
+def schedule_buffers(image, results, temp_dtype, compute_dtype):
+    """``buffer(ref)``: the array a schedule reference names (:class:`~sep3d.plan.Pass` src/dst).
+
+    ``("input",)`` is `image`, ``("result", k)`` is ``results[k]``, :data:`~sep3d.plan.ZERO`
+    a zero of `compute_dtype`, and a ``("temp", i)`` is allocated (`image`'s shape,
+    `temp_dtype`) the first time it is asked for, so a temporary no step uses never exists.
+    """
+    temps = {}
+
+    def buffer(ref):
+        if ref[0] == "input":
+            return image
+        if ref == ZERO:
+            return np.zeros((), compute_dtype)
+        if ref[0] == "result":
+            return results[ref[1]]
+        if ref not in temps:
+            temps[ref] = np.empty(image.shape, temp_dtype)
+        return temps[ref]
+
+    return buffer
+
+
+def scipy_chain(plan):
+    """The term of an ``arithmetic="scipy"`` plan and its filtered axes in pass order."""
+    (term,) = plan.outputs[0].terms
+    if term.scale != 1.0:
+        raise NotImplementedError("arithmetic='scipy' runs terms of scale 1 (scipy's 1-D passes)")
+    return term, [ax for ax in plan.pass_order() if term.ops[ax] is not None]
 
 
 def c_order_perm(arr):

@@ -36,9 +36,9 @@ from numba.extending import intrinsic
 
 from .._validate import Mode
 from ..kernels import IIR, VaryingFIR, section_response
-from ..plan import WRITE, ZERO, Pass
+from ..plan import WRITE, Pass
 from .common import (KERNEL_DTYPES, READABLE_DTYPES, boundary_index, c_order_perm, cast_into, recursive_extension,
-                     same_memory, scale_step)
+                     same_memory, scale_step, schedule_buffers)
 from .fusion import execution_units
 from .threads import get_num_threads, parallel
 
@@ -1179,18 +1179,7 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
     """
     sched = plan.schedule()
     units = execution_units(sched.steps, image.shape, np.dtype(compute_dtype).itemsize)
-    temps = {}
-
-    def buffer(ref):
-        if ref[0] == "input":
-            return image
-        if ref == ZERO:
-            return np.zeros((), compute_dtype)
-        if ref[0] == "result":
-            return results[ref[1]]
-        if ref not in temps:
-            temps[ref] = np.empty(image.shape, temp_dtype)
-        return temps[ref]
+    buffer = schedule_buffers(image, results, temp_dtype, compute_dtype)
 
     for unit in units:
         if len(unit) == 2:

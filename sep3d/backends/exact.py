@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import READABLE_DTYPES, boundary_index, c_cast_into
+from .common import READABLE_DTYPES, boundary_index, c_cast_into, scipy_chain
 from .cpu import load_panel
 from .threads import get_num_threads, parallel
 
@@ -216,10 +216,7 @@ def run_chain(plan, image, output):
     The passes run in the plan's axis order; each reads the previous one's result as
     stored in `output`'s dtype (for bool, the byte scipy writes). Returns `output`.
     """
-    (term,) = plan.outputs[0].terms
-    if term.scale != 1.0:
-        raise NotImplementedError("arithmetic='scipy' runs terms of scale 1 (scipy's 1-D passes)")
-    axes = [ax for ax in plan.pass_order() if term.ops[ax] is not None]
+    term, axes = scipy_chain(plan)
     if not axes:  # scipy: output[...] = input, NumPy's assignment
         output[...] = image
         return output

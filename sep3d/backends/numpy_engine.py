@@ -37,8 +37,8 @@ from scipy import ndimage as ndi
 
 from .._validate import Mode
 from ..kernels import FIR, IIR, VaryingFIR
-from ..plan import WRITE, ZERO, Pass
-from .common import KERNEL_DTYPES, cast_into, recursive_extension, scale_step
+from ..plan import WRITE, Pass
+from .common import KERNEL_DTYPES, cast_into, recursive_extension, scale_step, schedule_buffers, scipy_chain
 
 __all__ = ["execute", "fir_pass", "recursive_pass", "varying_pass", "SCIPY_MODES"]
 
@@ -145,18 +145,7 @@ def _run_pass(src, step, mode, cval, compute_dtype):
 def run_schedule(plan, image, results, temp_dtype, compute_dtype):
     """Run `plan`'s schedule on `image` into the float arrays `results` (one per plan result)."""
     sched = plan.schedule()
-    temps = {}
-
-    def buffer(ref):
-        if ref[0] == "input":
-            return image
-        if ref == ZERO:
-            return np.zeros((), compute_dtype)
-        if ref[0] == "result":
-            return results[ref[1]]
-        if ref not in temps:
-            temps[ref] = np.empty(image.shape, temp_dtype)
-        return temps[ref]
+    buffer = schedule_buffers(image, results, temp_dtype, compute_dtype)
 
     for step in sched.steps:
         src, dst = buffer(step.src), buffer(step.dst)
@@ -182,10 +171,7 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
 def run_scipy_chain(plan, image, output):
     """An ``arithmetic="scipy"`` plan as scipy.ndimage runs its separable filters: one
     scipy 1-D filter per axis, into `output`'s dtype, in place from the second pass on."""
-    (term,) = plan.outputs[0].terms
-    if term.scale != 1.0:
-        raise NotImplementedError("arithmetic='scipy' runs terms of scale 1 (scipy's 1-D passes)")
-    axes = [ax for ax in plan.pass_order() if term.ops[ax] is not None]
+    term, axes = scipy_chain(plan)
     if not axes:  # scipy: output[...] = input, NumPy's assignment
         output[...] = image
         return output
