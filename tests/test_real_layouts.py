@@ -493,6 +493,29 @@ def test_a_single_band_store_is_band_1_like_gdal(tmp_path):
     np.testing.assert_array_equal(da.values[0], values)
 
 
+@pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF3_64BIT", "NETCDF4"])
+def test_classic_netcdf3_files_open_like_netcdf4(tmp_path, fmt):
+    """NetCDF-3 (not HDF5) is what xarray writes without netCDF4 and what many archives hold;
+    the oracle is the same dataset read back by xarray with the engine that wrote it."""
+    import xarray as xr
+
+    from sep3d.io import open_raster
+
+    values = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) - 5.0
+    values[0, 1, 2] = -9999.0
+    ds = xr.Dataset({"reflectance": (("band", "y", "x"), values, {"_FillValue": -9999.0})},
+                    coords={"band": [1, 2], "y": [30.0, 0.0, -30.0], "x": 30.0 * np.arange(4),
+                            "wavelength": ("band", [550.0, 860.0], {"units": "nm"})})
+    engine = "h5netcdf" if fmt == "NETCDF4" else "scipy"
+    ds.to_netcdf(tmp_path / "scene.nc", format=fmt, engine=engine)
+    with open(tmp_path / "scene.nc", "rb") as fh:  # the format really is the one asked for
+        assert fh.read(4) == (b"\x89HDF" if fmt == "NETCDF4" else b"CDF\x01" if fmt == "NETCDF3_CLASSIC" else b"CDF\x02")
+    da = open_raster(tmp_path / "scene.nc", chunks=None)
+    with xr.open_dataset(tmp_path / "scene.nc", engine=engine) as ref:
+        np.testing.assert_array_equal(da.values, ref["reflectance"].values)
+    assert np.isnan(da.values[0, 1, 2]) and da.wavelength.values.tolist() == [550.0, 860.0]
+
+
 @pytest.mark.parametrize("dtype", ["int16", "uint8"])
 def test_values_at_the_ends_of_an_integer_dtype_are_written_as_they_are(tmp_path, dtype):
     import rioxarray  # noqa: F401 - the .rio accessor

@@ -340,11 +340,26 @@ def _store_spectral(da):
     return da.assign_coords(new)
 
 
+#: The first bytes of a NetCDF-3 ("classic", 64-bit offset, 64-bit data) file.
+NETCDF3_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+
+def netcdf_engine(path):
+    """The xarray engine that reads the NetCDF file `path`: "scipy" for NetCDF-3, else "h5netcdf".
+
+    NetCDF-4 is HDF5 (h5netcdf); the classic NetCDF-3 formats are not, and scipy reads them
+    (what xarray writes without the netCDF4 library, and many archives hold).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return "scipy" if head in NETCDF3_SIGNATURES else "h5netcdf"
+
+
 def _open_with_xarray(kind, path, chunks, band_dim, masked):
     import rioxarray  # noqa: F401  (the .rio accessor)
     import xarray as xr
 
-    opener = dict(engine="h5netcdf") if kind == "NetCDF" else dict(engine="zarr", consolidated=None)
+    opener = dict(engine=netcdf_engine(path)) if kind == "NetCDF" else dict(engine="zarr", consolidated=None)
     opener["mask_and_scale"] = masked
     ds = xr.open_dataset(path, decode_coords="all", chunks=None, **opener)
     names = [name for name, var in ds.data_vars.items() if var.ndim >= 2]
@@ -382,8 +397,9 @@ def open_raster(path, *, chunks="auto", masked=True, band_dim="band"):
     ----------
     path : str or os.PathLike
         A GeoTIFF (``.tif``/``.tiff``), an ENVI image (its ``.hdr`` or the data file next
-        to it), or a NetCDF file (``.nc``) or Zarr store (``.zarr`` folder) holding one
-        raster variable (see Notes for the layouts recognised).
+        to it), or a NetCDF file (``.nc``: NetCDF-4 through h5netcdf, classic NetCDF-3
+        through scipy) or Zarr store (``.zarr`` folder) holding one raster variable (see
+        Notes for the layouts recognised).
     chunks : 'auto', dict or None
         ``'auto'`` (default): dask-backed, the band axis in one chunk and y/x chunked
         automatically. A dict is passed to the opener, with the band axis whole unless
