@@ -432,3 +432,12 @@ def test_sigma_zero_and_wavelet_level_zero_are_refused_like_pyradiomics():
     assert [n[len("sep3d-"):] for n in generated("Sep3dLoG", image, mask, sigma=[0.0, 2.0])] == built_in
     with pytest.raises(ValueError, match=r"`level` >= 1 and `start_level` >= 0; got 0 and 0"):
         generated("Sep3dWavelet", image, mask, level=0)
+
+
+def test_complex_feature_values_with_no_imaginary_part_are_written_as_real_numbers(tmp_path):
+    """NumPy >= 2.5 makes PyRadiomics return shape features as complex128 with a zero
+    imaginary part; the rows and the CSV hold the real number, not "(0.93+0j)"."""
+    assert cohort.real_feature(np.complex128(0.9372958843232535 + 0j)) == 0.9372958843232535
+    assert type(cohort.real_feature(np.array([np.complex128(5 + 0j)]))) is float
+    assert cohort.real_feature(np.complex128(1 + 2j)) == 1 + 2j  # a truly complex value stays complex
+    assert cohort.real_feature(np.float64(2.5)) == 2.5 and cohort.real_feature(np.array(3)) == 3

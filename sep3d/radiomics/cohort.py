@@ -24,7 +24,7 @@ import numpy as np
 
 from ..versions import pyradiomics_build
 
-__all__ = ["CaseError", "read_cohort", "read_volume", "check_case", "extract_case", "extract_cohort",
+__all__ = ["CaseError", "real_feature", "read_cohort", "read_volume", "check_case", "extract_case", "extract_cohort",
            "write_table", "RadiomicsPipeline"]
 
 
@@ -95,8 +95,7 @@ def check_case(image, mask, label, tolerance=1e-3, correct_mask=False):
 
 
 def _jsonable(value):
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
+    value = real_feature(value)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, numbers.Integral):
@@ -105,6 +104,21 @@ def _jsonable(value):
         v = float(value)
         return v if math.isfinite(v) else str(v)
     return str(value)
+
+
+def real_feature(value):
+    """A PyRadiomics feature value with its one-element array unwrapped and a real complex made real.
+
+    With NumPy >= 2.5, PyRadiomics returns some shape features (axis lengths, elongation,
+    flatness: square roots of covariance eigenvalues) as complex128 whose imaginary part
+    is zero; they are real numbers. A complex value with a non-zero imaginary part is
+    returned as it is.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real) and value.imag == 0:
+        value = float(value.real)
+    return value
 
 
 def extract_case(params, case, folder):
@@ -403,7 +417,7 @@ def compare_builtin(cases, params, case_id):
         ref = results["built-in"].get(key[len("sep3d-"):]) if key.startswith("sep3d-") else None
         if ref is None:
             continue
-        a, b = float(value), float(ref)
+        a, b = float(real_feature(value)), float(real_feature(ref))
         worst = max(worst, abs(a - b) / max(abs(b), 1e-6))
         count += 1
     types = ", ".join(BUILTIN_COUNTERPART[t] for t in (mine.get("imageType") or {}) if t in BUILTIN_COUNTERPART)
