@@ -98,29 +98,31 @@ def main(argv=None):
     for version in args.versions:
         exe = find_interpreter(version)
         if exe is None:
-            rows.append((version, "no interpreter found", "", "", "", "", ""))
+            rows.append((version, "MISSING", "", "", "", "", ""))
+            print(f"Python {version}: no interpreter (not on PATH as python{version}, not in pyenv)", flush=True)
             ok = False
             continue
         with open(logs / f"py{version}.log", "w") as log:
             try:
                 python, install_s = ensure_venv(version, exe, log)
             except RuntimeError as exc:
-                rows.append((version, str(exc), "", "", "", "", ""))
+                rows.append((version, "NO VENV", "", "", "", "", ""))
+                print(exc, flush=True)
                 ok = False
                 continue
             counts, test_s = run_tests(version, python, args.suite, args.workers, log)
         ok &= counts["ok"]
         full = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                               capture_output=True, text=True).stdout.strip()
-        rows.append((full, "PASS" if counts["ok"] else f"FAIL (log: {logs / f'py{version}.log'})",
+        rows.append((full, "PASS" if counts["ok"] else "FAIL",
                      counts.get("passed", 0), counts.get("failed", 0) + counts["errors"], counts.get("skipped", 0),
                      f"{install_s:.0f}", f"{test_s:.0f}"))
         print(f"Python {full}: {rows[-1][1]}, {rows[-1][2]} passed, {rows[-1][3]} failed, {rows[-1][4]} skipped, "
-              f"{test_s:.0f} s", flush=True)
+              f"{test_s:.0f} s (log: {logs / f'py{version}.log'})", flush=True)
     print(f"\nsuite: {args.suite}")
     print(f"{'Python':<8} {'result':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'install s':>10} {'tests s':>8}")
     for row in rows:
-        print(f"{row[0]:<8} {str(row[1])[:60]:<10} {row[2]!s:>7} {row[3]!s:>7} {row[4]!s:>8} {row[5]!s:>10} "
+        print(f"{row[0]:<8} {row[1]!s:<10} {row[2]!s:>7} {row[3]!s:>7} {row[4]!s:>8} {row[5]!s:>10} "
               f"{row[6]!s:>8}")
     return 0 if ok else 1
 
