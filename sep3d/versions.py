@@ -34,8 +34,10 @@ def pyradiomics_build():
     named by its folder.
     """
     found = _distributions("radiomics")
+    if len(found) > 1:  # e.g. sep3d[radiomics] installed over a PyRadiomics the user had
+        return ", ".join(found) + " (both provide the `radiomics` module: its files are the last installed one's)"
     if found:
-        return ", ".join(found)
+        return found[0]
     spec = importlib.util.find_spec("radiomics")
     if spec is None:
         return None
