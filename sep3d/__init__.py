@@ -13,7 +13,7 @@ Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints i
 """
 import importlib.util
 
-from . import chunked, kernels, ndimage, plan, planner
+from . import chunked, ibsi, kernels, ndimage, plan, planner
 from ._validate import ArgumentTypeError, ArgumentValueError
 from .backends.threads import get_num_threads, set_num_threads
 from .filters import (
@@ -56,6 +56,7 @@ __all__ = [
     "gradient_magnitude",
     "hessian",
     "hessian_components",
+    "ibsi",
     "kernels",
     "laplacian_of_gaussian",
     "ndimage",

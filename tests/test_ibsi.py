@@ -1,0 +1,174 @@
+"""IBSI 2 separable filters (sep3d.ibsi) against the IBSI's Phase-1 consensus response maps.
+
+Oracle: the 33 consensus maps of IBSI 2 Phase 1 (a response map passes when every voxel
+is within 1% of the consensus map's range), read from ``$SEP3D_IBSI2_DATA`` or
+``../shared/ibsi2`` next to the repository; the tests that need them skip with that
+reason when the folder is absent. The rotation logic is also checked without the data:
+pooling over rotated kernels equals pooling over rotated images (np.rot90) filtered with
+the kernel itself.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from sep3d import ibsi
+
+from conftest import HOST_ENGINES
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SEP3D_IBSI2_DATA") or ROOT.parent / "shared" / "ibsi2")
+needs_data = pytest.mark.skipif(not (DATA / "reference_response_maps").is_dir(),
+                                reason=f"IBSI 2 reference data not found at {DATA} (set SEP3D_IBSI2_DATA)")
+
+B = ibsi.IBSI_BOUNDARIES
+SPACING = 2.0  # the digital phantoms' voxel size, mm
+
+#: Phase-1 configurations of the README's table: id -> (phantom, filter call).
+PHASE1 = {
+    "1_a_1": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["zero"], backend=e)),
+    "1_a_2": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["nearest"], backend=e)),
+    "1_a_3": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["periodic"], backend=e)),
+    "1_a_4": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["mirror"], backend=e)),
+    "1_b_1": ("impulse", lambda x, e: ibsi.mean(x, 15, dimensions=2, mode=B["zero"], backend=e)),
+    "2_a": ("impulse", lambda x, e: ibsi.log(x, 3.0, spacing=(SPACING,) * 3, mode=B["zero"], backend=e)),
+    "2_b": ("checkerboard", lambda x, e: ibsi.log(x, 5.0, spacing=(SPACING,) * 3, mode=B["mirror"], backend=e)),
+    "2_c": ("checkerboard", lambda x, e: ibsi.log(x, 5.0, spacing=(SPACING,) * 2, dimensions=2, mode=B["mirror"],
+                                                  backend=e)),
+    "3_a_1": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", mode=B["zero"], backend=e)),
+    "3_a_2": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", rotation_invariant=True, mode=B["zero"], backend=e)),
+    "3_a_3": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", rotation_invariant=True, energy=True, delta=7,
+                                                mode=B["zero"], backend=e)),
+    "3_b_1": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", mode=B["mirror"], backend=e)),
+    "3_b_2": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", rotation_invariant=True, mode=B["mirror"],
+                                                     backend=e)),
+    "3_b_3": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", rotation_invariant=True, energy=True,
+                                                     mode=B["mirror"], backend=e)),
+    "3_c_1": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", mode=B["mirror"], backend=e)),
+    "3_c_2": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", rotation_invariant=True, mode=B["mirror"],
+                                                     backend=e)),
+    "3_c_3": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", rotation_invariant=True, energy=True,
+                                                     mode=B["mirror"], backend=e)),
+    "5_a_1": ("impulse", lambda x, e: ibsi.wavelet(x, "db2", "LHL", mode=B["zero"], backend=e)),
+    "5_a_2": ("impulse", lambda x, e: ibsi.wavelet(x, "db2", "LHL", rotation_invariant=True, pooling="mean",
+                                                   mode=B["zero"], backend=e)),
+    "6_a_1": ("sphere", lambda x, e: ibsi.wavelet(x, "coif1", "HHL", mode=B["periodic"], backend=e)),
+    "6_a_2": ("sphere", lambda x, e: ibsi.wavelet(x, "coif1", "HHL", rotation_invariant=True, mode=B["periodic"],
+                                                  backend=e)),
+    "7_a_1": ("checkerboard", lambda x, e: ibsi.wavelet(x, "haar", "LLL", level=2, rotation_invariant=True,
+                                                        mode=B["mirror"], backend=e)),
+    "7_a_2": ("checkerboard", lambda x, e: ibsi.wavelet(x, "haar", "HHH", level=2, rotation_invariant=True,
+                                                        mode=B["mirror"], backend=e)),
+}
+
+
+def read(path):
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))  # (z, y, x), x the first NIfTI axis
+
+
+@needs_data
+@pytest.mark.parametrize("engine", HOST_ENGINES)
+@pytest.mark.parametrize("config", sorted(PHASE1))
+def test_phase1_response_maps_match_the_consensus(config, engine):
+    phantom, run = PHASE1[config]
+    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
+    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
+    out = run(image, engine)
+    assert out.shape == ref.shape and out.dtype == np.float32
+    error = np.abs(out - ref).max() / (ref.max() - ref.min())
+    assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
+    assert error <= 1e-3  # what sep3d reaches (0.034% at worst, the LoG of 2.b): a regression shows here
+
+
+def image_rotations(x):
+    """The 24 right-angle rotations of a cube as (rotate, unrotate) pairs, from np.rot90."""
+    found, seen = [], set()
+    probe = np.arange(27).reshape(3, 3, 3)
+    steps = [(1, (0, 1)), (1, (0, 2)), (1, (1, 2))]
+    for seq in itertools.product(range(4), repeat=3):
+        def rotate(a, seq=seq, inverse=False):
+            ops = [(k, axes) for k, (_, axes) in zip(seq, steps)]
+            for k, axes in (reversed(ops) if inverse else ops):
+                a = np.rot90(a, -k if inverse else k, axes)
+            return a
+        key = rotate(probe).tobytes()
+        if key not in seen:
+            seen.add(key)
+            found.append((rotate, lambda a, r=rotate: r(a, inverse=True)))
+    assert len(found) == 24
+    return found
+
+
+@pytest.mark.parametrize("pooling", ["max", "min", "mean", "sum"])
+@pytest.mark.parametrize("kernel", ["E5L5S5", "E3W5R5", "L3E3S3"])
+def test_rotation_invariance_equals_pooling_over_rotated_images(kernel, pooling):
+    """conv(x, R k) = R conv(R^-1 x, k) on a periodic cube: the kernel rotations ibsi.rotations
+    builds must give the same pool as filtering the 24 rotated images with the kernel itself."""
+    x = np.random.default_rng(0).normal(size=(12, 12, 12))
+    got = ibsi.laws(x, kernel, rotation_invariant=True, pooling=pooling, mode="wrap")
+    responses = [undo(ibsi.laws(rot(x).copy(), kernel, mode="wrap")) for rot, undo in image_rotations(x)]
+    stack = np.stack(responses)
+    # repeated kernels count once in sep3d's pool: compare max/min directly, mean over the distinct ones
+    if pooling == "max":
+        ref = stack.max(0)
+    elif pooling == "min":
+        ref = stack.min(0)
+    else:
+        distinct = {r.round(12).tobytes(): r for r in responses}
+        ref = np.sum(list(distinct.values()), axis=0)
+        if pooling == "mean":
+            ref = ref / len(distinct)
+    # (a kernel with an antisymmetric factor has rotations in +- pairs: its mean and sum vanish)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(stack).max())
+
+
+def test_rotations_collapse_symmetric_and_equal_kernels():
+    l5, e5, s5 = (ibsi.LAWS_KERNELS[k] for k in ("L5", "E5", "S5"))
+    assert len(ibsi.rotations([l5, l5, l5])) == 1          # symmetric, equal on every axis
+    assert len(ibsi.rotations([s5, l5, e5])) == 12         # flips of the two symmetric axes collapse
+    assert len(ibsi.rotations(ibsi.laws_kernels("E3W5R5"))) == 24
+    assert len(ibsi.rotations(ibsi.laws_kernels("L5S5"))) == 2  # in-plane: 90 degrees swaps, 180 changes nothing
+    assert len(ibsi.rotations(ibsi.laws_kernels("E5S5"))) == 4
+
+
+def test_laws_kernel_names_and_normalisation():
+    s5, l5, e5 = ibsi.laws_kernels("E5L5S5")              # listed from x: E5 is the last axis
+    np.testing.assert_array_equal(e5, np.array([-1, -2, 0, 2, 1]) / np.sqrt(10))
+    np.testing.assert_array_equal(l5, np.array([1, 4, 6, 4, 1]) / np.sqrt(70))
+    for taps in ibsi.LAWS_KERNELS.values():
+        assert np.isclose(np.sum(taps ** 2), 1.0)
+
+
+def test_wavelet_kernels_are_pywavelets_taps_dilated_at_level_two():
+    import pywt
+
+    db2, haar = pywt.Wavelet("db2"), pywt.Wavelet("haar")
+    z, y, x = ibsi.wavelet_kernels("db2", "LHL")
+    # 4 taps centred at index 2 (len // 2), as an odd kernel centred at its middle: a zero after them
+    np.testing.assert_array_equal(x, np.append(db2.dec_lo, 0.0))
+    np.testing.assert_array_equal(y, np.append(db2.dec_hi, 0.0))
+    np.testing.assert_array_equal(z, x)
+    # level 2: the level-1 low-pass, then the high-pass with a zero between its taps and after the last
+    _, x2 = ibsi.wavelet_kernels("haar", "HH", 2)
+    level2 = np.convolve(haar.dec_lo, [haar.dec_hi[0], 0.0, haar.dec_hi[1], 0.0])  # centre 1 + 2 = 3
+    np.testing.assert_allclose(x2, np.concatenate([level2, [0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x: ibsi.laws(x, "E5L5Q5"), ValueError, "`kernel` must be made of"),
+    (lambda x: ibsi.laws(x, "E5L"), ValueError, "`kernel` must name 2 or 3 Laws kernels"),
+    (lambda x: ibsi.laws(x, "E5L5S5", rotation_invariant=True, pooling="median"), ValueError, "`pooling` must be one of"),
+    (lambda x: ibsi.laws(x[0], "E5L5S5"), ValueError, "`image` must have at least 3 axes"),
+    (lambda x: ibsi.mean(x, 5, dimensions=4), ValueError, "`dimensions` must be 2"),
+    (lambda x: ibsi.wavelet(x, "db99", "LHL"), ValueError, "`wavelet` must be a PyWavelets discrete wavelet"),
+    (lambda x: ibsi.wavelet(x, "db2", "LXL"), ValueError, "`band` must be 2 or 3 letters"),
+    (lambda x: ibsi.wavelet(x, "db2", "LHL", level=0), ValueError, "`level` must be an int >= 1"),
+])
+def test_bad_arguments_name_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call(np.zeros((6, 6, 6), np.float32))
