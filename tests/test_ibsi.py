@@ -172,3 +172,89 @@ def test_wavelet_kernels_are_pywavelets_taps_dilated_at_level_two():
 def test_bad_arguments_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(np.zeros((6, 6, 6), np.float32))
+
+
+# ---------------------------------------------------------------------------------------
+# Phase 2: the 18 intensity statistics of the filtered CT phantom inside its mask
+
+needs_ct = pytest.mark.skipif(not (DATA / "ct_phantom" / "image.nii.gz").is_file(),
+                              reason=f"IBSI 2 CT phantom not found at {DATA} (set SEP3D_IBSI2_DATA; it is CC-BY-NC "
+                                     "and not in the repository)")
+
+#: Phase-2 configurations with the filters sep3d has so far: "A" 2-D on the original grid,
+#: "B" 3-D on the 1 mm grid (mirror boundary, sep3d's default).
+PHASE2 = {
+    "1": (lambda x, sp: x, lambda x: x),
+    "2": (lambda x, sp: ibsi.mean(x, 5, dimensions=2), lambda x: ibsi.mean(x, 5)),
+    "3": (lambda x, sp: ibsi.log(x, 1.5, spacing=sp, dimensions=2), lambda x: ibsi.log(x, 1.5, spacing=(1.0,) * 3)),
+    "4": (lambda x, sp: ibsi.laws(x, "L5E5", energy=True, delta=7, rotation_invariant=True, pooling="max"),
+          lambda x: ibsi.laws(x, "L5E5E5", energy=True, delta=7, rotation_invariant=True, pooling="max")),
+    "6": (lambda x, sp: ibsi.wavelet(x, "db3", "LH", rotation_invariant=True, pooling="mean"),
+          lambda x: ibsi.wavelet(x, "db3", "LLH", rotation_invariant=True, pooling="mean")),
+    "7": (lambda x, sp: ibsi.wavelet(x, "db3", "HH", level=2, rotation_invariant=True, pooling="mean"),
+          lambda x: ibsi.wavelet(x, "db3", "HHH", level=2, rotation_invariant=True, pooling="mean")),
+}
+
+
+@pytest.fixture(scope="module")
+def ct_phantom():
+    from sep3d.radiomics.statistics import resample_isotropic, resegment
+
+    image = sitk.ReadImage(str(DATA / "ct_phantom" / "image.nii.gz"))
+    mask = sitk.ReadImage(str(DATA / "ct_phantom" / "mask.nii.gz"))
+    original = sitk.GetArrayFromImage(image).astype(np.float32)
+    resampled = sitk.GetArrayFromImage(resample_isotropic(image, 1.0, fill=-1000.0)).astype(np.float32)
+    resampled_mask = sitk.GetArrayFromImage(resample_isotropic(mask, 1.0, mask=True))
+    return {
+        "A": (original, resegment(sitk.GetArrayFromImage(mask), original, -1000, 400), image.GetSpacing()[1::-1]),
+        "B": (resampled, resegment(resampled_mask, resampled, -1000, 400), (1.0,) * 3),
+    }
+
+
+def phase2_reference():
+    import csv
+
+    ref = {}
+    with open(DATA / "reference_values.csv", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter=";"):
+            if row["consensus_value"]:  # 8.B's quartile coefficient has no consensus
+                ref.setdefault(row["filter_id"], {})[row["feature_tag"]] = (float(row["consensus_value"]),
+                                                                           float(row["tolerance"]))
+    return ref
+
+
+@needs_ct
+@pytest.mark.parametrize("variant", ["A", "B"])
+@pytest.mark.parametrize("config", sorted(PHASE2))
+def test_phase2_statistics_match_the_consensus(ct_phantom, config, variant):
+    from sep3d.radiomics.statistics import STATISTICS, intensity_statistics
+
+    image, roi, spacing = ct_phantom[variant]
+    two_d, three_d = PHASE2[config]
+    filtered = two_d(image, spacing) if variant == "A" else three_d(image)
+    stats = intensity_statistics(filtered[roi])
+    assert tuple(stats) == STATISTICS
+    expected = phase2_reference()[f"{config}.{variant}"]
+    off = {tag: f"{stats[tag]:.4g} vs {value} +- {tol}" for tag, (value, tol) in expected.items()
+           if not abs(stats[tag] - value) <= tol}
+    assert not off, f"{config}.{variant}: {off}"
+    assert len(expected) == 18
+
+
+def test_intensity_statistics_against_scipy_stats():
+    from scipy import stats as st
+
+    from sep3d.radiomics.statistics import intensity_statistics
+
+    x = np.random.default_rng(3).gamma(2.0, 50.0, size=5000) - 40.0
+    got = intensity_statistics(x)
+    np.testing.assert_allclose(got["stat_var"], np.var(x), rtol=1e-12)
+    np.testing.assert_allclose(got["stat_skew"], st.skew(x), rtol=1e-10)
+    np.testing.assert_allclose(got["stat_kurt"], st.kurtosis(x, fisher=True), rtol=1e-10)   # excess
+    np.testing.assert_allclose(got["stat_iqr"], st.iqr(x), rtol=1e-12)
+    np.testing.assert_allclose(got["stat_medad"], np.mean(np.abs(x - np.median(x))), rtol=1e-12)
+    p25, p75 = np.percentile(x, [25, 75])
+    np.testing.assert_allclose(got["stat_qcod"], (p75 - p25) / (p75 + p25), rtol=1e-12)
+    np.testing.assert_allclose(got["stat_rms"], np.sqrt(np.mean(x ** 2)), rtol=1e-12)
+    with pytest.raises(ValueError, match="at least one value"):
+        intensity_statistics([])
