@@ -6,7 +6,6 @@ import os
 import sys
 
 
-
 class _VersionAction(argparse.Action):
     """``--version``: the report of :func:`sep3d.versions.report` (computed only when asked)."""
 

@@ -1,10 +1,10 @@
 """Sample data: PyRadiomics' sample cases and synthetic phantoms (CT and hyperspectral).
 
 The PyRadiomics sample cases (brain1, brain2, breast1, lung1, lung2; image + label
-NRRD) ship only inside PyRadiomics' source distributions. :func:`sample_case`
-fetches one (pyradiomics-bhklab's, which pip downloads on Python 3.10-3.13) once with pip (so it goes through the same package index and
-proxy settings as every other install), keeps the ten NRRD files in a cache folder and
-deletes the rest. The folder is ``$SEP3D_DATA`` when set, else
+NRRD) ship only inside PyRadiomics' source distributions. :func:`sample_case` fetches
+one (pyradiomics-bhklab's, which pip downloads on Python 3.10-3.13) once with pip (so it
+goes through the same package index and proxy settings as every other install), keeps
+the ten NRRD files in a cache folder and deletes the rest. The folder is ``$SEP3D_DATA`` when set, else
 ``$XDG_CACHE_HOME/sep3d`` (``~/.cache/sep3d``).
 """
 from __future__ import annotations

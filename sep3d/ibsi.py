@@ -155,14 +155,11 @@ def _convolve(image, kernels, mode, cval, backend):
     return filters.separable(image, taps, mode=mode, cval=cval, backend=backend)
 
 
-def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
-    """The response, or the rotated responses pooled as they are produced."""
-    if not rotation_invariant:
-        return _convolve(image, kernels, mode, cval, backend)
-    pool = None
-    rotated = rotations(kernels)
-    for ks in rotated:
-        response = _convolve(image, ks, mode, cval, backend)
+def _pool(responses, pooling):
+    """Pool the arrays `responses` yields, each as it comes (the first is pooled into in place)."""
+    pool, count = None, 0
+    for response in responses:
+        count += 1
         if pool is None:
             pool = response
         elif pooling == "max":
@@ -172,8 +169,15 @@ def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
         else:
             pool += response
     if pooling == "mean":
-        pool /= len(rotated)
+        pool /= count
     return pool
+
+
+def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
+    """The response, or the rotated responses pooled as they are produced."""
+    if not rotation_invariant:
+        return _convolve(image, kernels, mode, cval, backend)
+    return _pool((_convolve(image, ks, mode, cval, backend) for ks in rotations(kernels)), pooling)
 
 
 def _check_dimensions(image, dimensions):
@@ -388,22 +392,11 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
         (step,) = check_positive(theta_step, 1, "theta_step")
         thetas = list(np.arange(0.0, 360.0 - 1e-9, step))
     part = {"modulus": np.abs, "real": np.real, "imaginary": np.imag}[response]
-    total = None
-    for axes in _PLANES[planes]:
-        pool = None
+
+    def oriented(axes):  # the responses of one plane, one orientation after the other
         for angle in thetas:
             kernel = gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
                                   spacing=tuple(spacing[a] for a in axes), truncate=truncate)
-            value = part(_plane_convolve(image, kernel, axes, mode, cval))
-            if pool is None:
-                pool = value
-            elif pooling == "max":
-                np.maximum(pool, value, out=pool)
-            elif pooling == "min":
-                np.minimum(pool, value, out=pool)
-            else:
-                pool += value
-        if pooling == "mean":
-            pool /= len(thetas)
-        total = pool if total is None else total + pool
-    return total / len(_PLANES[planes])
+            yield part(_plane_convolve(image, kernel, axes, mode, cval))
+
+    return _pool((_pool(oriented(axes), pooling) for axes in _PLANES[planes]), "mean")

@@ -129,7 +129,8 @@ def varying_pass(src, axis, op):
     return np.moveaxis(lines @ op.matrix().T, -1, axis)
 
 
-def _run_pass(src, step, mode, cval, compute_dtype):
+def _run_pass(src, step, mode, cval, compute_dtype, out=None):
+    """One pass: an FIR into `out` when given, else every kind into a new array."""
     if Mode(mode) != Mode.CONSTANT:
         cval = 0.0  # only constant mode reads it (a NaN cval must not reach the other modes)
     op = step.op
@@ -138,7 +139,7 @@ def _run_pass(src, step, mode, cval, compute_dtype):
     if isinstance(op, VaryingFIR):
         return varying_pass(src, step.axis, op)
     if isinstance(op, FIR):
-        return fir_pass(src, step.axis, op, mode, cval, compute_dtype)
+        return fir_pass(src, step.axis, op, mode, cval, compute_dtype, out=out)
     raise TypeError(f"no NumPy pass for operator {op!r}")
 
 
@@ -149,19 +150,16 @@ def run_schedule(plan, image, results, temp_dtype, compute_dtype):
 
     for step in sched.steps:
         src, dst = buffer(step.src), buffer(step.dst)
-        if (isinstance(step, Pass) and isinstance(step.op, FIR) and step.store == WRITE
-                and dst.dtype == compute_dtype):  # scipy writes the pass straight into its buffer (in place too)
-            mode = plan.modes[step.axis]
-            fir_pass(src, step.axis, step.op, mode, plan.cval if Mode(mode) == Mode.CONSTANT else 0.0,
-                     compute_dtype, out=dst)
-            if step.scale != 1.0:
-                dst *= dst.dtype.type(step.scale)
-            continue
-        if isinstance(step, Pass):
-            value = _run_pass(src, step, plan.modes[step.axis], plan.cval, compute_dtype)
-            scale_step(value, dst, step.store, step.scale)
-        else:
+        if not isinstance(step, Pass):
             scale_step(src, dst, step.store, step.scale)
+            continue
+        # scipy writes an FIR pass straight into its buffer (in place too)
+        direct = isinstance(step.op, FIR) and step.store == WRITE and dst.dtype == compute_dtype
+        value = _run_pass(src, step, plan.modes[step.axis], plan.cval, compute_dtype, out=dst if direct else None)
+        if not direct:
+            scale_step(value, dst, step.store, step.scale)
+        elif step.scale != 1.0:
+            dst *= dst.dtype.type(step.scale)
     if sched.sqrt_results:
         for r in results:
             np.sqrt(r, out=r)

@@ -81,7 +81,7 @@ def resample_isotropic(image, spacing=1.0, *, mask=False, round_intensities=True
     """
     import SimpleITK as sitk
 
-    (spacing,) = (float(spacing),)
+    spacing = float(spacing)
     if not spacing > 0:
         raise ValueError(f"`spacing` must be > 0; got {spacing!r}")
     size = [int(math.ceil(n * s / spacing - 1e-9)) for n, s in zip(image.GetSize(), image.GetSpacing())]
