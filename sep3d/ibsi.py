@@ -1,10 +1,15 @@
 """IBSI 2 filters (the Image Biomarker Standardisation Initiative's convolutional filters).
 
-The separable ones, as IBSI defines them and as its Phase-1 consensus response maps hold
-them: the mean filter, the Laplacian of Gaussian, Laws kernels (with energy maps) and
-undecimated separable wavelets, in 3-D or in-plane (2-D, each axial slice), with rotation
-invariance. Every response is a convolution (not a correlation) with kernels centred at
-index ``len // 2``, run as sep3d plans (any backend, dask arrays included).
+As IBSI defines them and as its Phase-1 consensus response maps hold them, in 3-D or
+in-plane (2-D, each axial slice):
+
+- separable, run as sep3d plans (any backend, dask arrays included): the mean filter, the
+  Laplacian of Gaussian, Laws kernels (with energy maps) and undecimated separable
+  wavelets, with rotation invariance. Every response is a convolution (not a correlation)
+  with kernels centred at index ``len // 2``;
+- Gabor: a complex 2-D kernel per plane, pooled over orientations and planes (FFT);
+- defined in the Fourier domain: Simoncelli's isotropic wavelet and the Riesz transform of
+  a LoG or Simoncelli band (FFT on IBSI's frequency grid, :func:`ibsi_frequencies`).
 
 Conventions (IBSI reference manual, arXiv 2006.05470, checked against the consensus maps
 in ``tests/test_ibsi.py``):
@@ -30,7 +35,8 @@ from . import filters
 from ._validate import check_positive
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
-           "rotations", "gabor_kernel", "mean", "log", "laws", "wavelet", "gabor"]
+           "rotations", "gabor_kernel", "mean", "log", "laws", "wavelet", "gabor", "RIESZ_BASES", "ibsi_frequencies",
+           "simoncelli_transfer", "riesz_transfer", "log_transfer", "simoncelli", "riesz"]
 
 #: IBSI boundary names and the scipy mode each one is.
 IBSI_BOUNDARIES = {"zero": "constant", "nearest": "nearest", "periodic": "wrap", "mirror": "reflect"}
@@ -400,3 +406,227 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
             yield part(_plane_convolve(image, kernel, axes, mode, cval))
 
     return _pool((_pool(oriented(axes), pooling) for axes in _PLANES[planes]), "mean")
+
+
+# ---------------------------------------------------------------------------------------
+# Filters defined in the Fourier domain: Simoncelli and Riesz
+
+#: What :func:`riesz` transforms.
+RIESZ_BASES = ("log", "simoncelli")
+
+
+def ibsi_frequencies(shape):
+    """IBSI's frequency coordinate along each axis of a DFT grid of `shape`, in DFT order.
+
+    The consensus maps sample the transfer functions on the *centred* grid
+    ``(k - (n - 1) / 2) / ((n - 1) / 2)``, ``k = 0..n-1``, which spans ``[-1, 1]`` (1 is
+    the Nyquist frequency) and is read as the spectrum after ``fftshift``. For an odd `n`
+    that is the DFT's own frequency scaled to ``[-1, 1]``; for an even `n` it is offset by
+    half a bin (no sample at 0), which is why the filters take the real part of their
+    response (:func:`simoncelli`, :func:`riesz`). Returns one 1-D array per axis.
+    """
+    grids = []
+    for n in shape:
+        if n == 1:
+            grids.append(np.zeros(1))
+            continue
+        centre = (n - 1) / 2.0
+        grids.append(np.fft.ifftshift((np.arange(n) - centre) / centre))
+    return grids
+
+
+def _radial(grids):
+    """The Euclidean norm of the broadcast frequency coordinates `grids`."""
+    nd = len(grids)
+    squares = sum(np.reshape(g * g, [-1 if a == i else 1 for a in range(nd)]) for i, g in enumerate(grids))
+    return np.sqrt(squares)
+
+
+def simoncelli_transfer(shape, level=1):
+    """Simoncelli's band-pass on IBSI's frequency grid (:func:`ibsi_frequencies`) of `shape`.
+
+    ``cos(pi / 2 * log2(2 nu / nu_max))`` for ``nu_max / 4 <= nu <= nu_max``, 0 elsewhere,
+    with ``nu_max = 2 ** (1 - level)``: level 1 is the band just under the Nyquist
+    frequency, each further level the band an octave lower.
+    """
+    (level,) = _check_level(level)
+    nu_max = 2.0 ** (1 - level)
+    nu = _radial(ibsi_frequencies(shape))
+    band = (nu >= nu_max / 4) & (nu <= nu_max)
+    out = np.zeros(nu.shape)
+    out[band] = np.cos(0.5 * math.pi * np.log2(2.0 * nu[band] / nu_max))
+    return out
+
+
+def riesz_transfer(shape, order):
+    """The Riesz transform of `order` (one int per axis of `shape`, array order) on IBSI's grid.
+
+    ``(-i)^L sqrt(L! / prod(l_a!)) prod(nu_a^l_a) / |nu|^L`` with ``L = sum(order)``
+    (0 where ``|nu| = 0``).
+    """
+    grids = ibsi_frequencies(shape)
+    total = int(sum(order))
+    scale = (-1j) ** total * math.sqrt(math.factorial(total) / math.prod(math.factorial(int(o)) for o in order))
+    nd = len(shape)
+    out = np.full(tuple(len(g) for g in grids), scale, dtype=np.complex128)
+    for a, (g, o) in enumerate(zip(grids, order)):
+        if o:
+            out = out * np.reshape(g ** int(o), [-1 if i == a else 1 for i in range(nd)])
+    nu = _radial(grids) ** total
+    return np.divide(out, nu, out=np.zeros_like(out), where=nu > 0)
+
+
+def log_transfer(shape, sigma, truncate=4.0):
+    """The DFT of IBSI's sampled LoG kernel (:func:`log`) on a periodic grid of `shape`.
+
+    `sigma` in voxels per axis; each axis' sampled Gaussian and second derivative, cut off
+    at ``ceil(truncate * sigma)``, are wrapped onto the grid with their centre at index 0
+    and transformed in 1-D; the 3-D transform is the sum over axes of the outer products
+    (the kernel is a sum of separable terms). Real: the kernel is symmetric.
+    """
+    from .kernels import gaussian_taps
+
+    nd = len(shape)
+    smooth, second = [], []
+    for n, s in zip(shape, sigma):
+        radius = int(math.ceil(float(truncate) * s - 1e-9))
+        positions = np.arange(-radius, radius + 1) % n
+        spectra = []
+        for order in (0, 2):
+            wrapped = np.zeros(n)
+            np.add.at(wrapped, positions, gaussian_taps(s, order, radius))
+            spectra.append(np.fft.fft(wrapped).real)
+        smooth.append(spectra[0])
+        second.append(spectra[1])
+    total = 0.0
+    for a in range(nd):
+        term = 1.0
+        for b in range(nd):
+            term = term * np.reshape(second[b] if a == b else smooth[b], [-1 if i == b else 1 for i in range(nd)])
+        total = total + term
+    return total
+
+
+def _check_level(level):
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
+        raise ValueError(f"`level` must be an int >= 1; got {level!r}")
+    return (int(level),)
+
+
+def _fourier_filter(image, transfer, dimensions, mode, cval, pad=None):
+    """The real part of the response to the transfer function `transfer(shape)` on the last axes.
+
+    The boundary is honoured by padding before the FFT: nothing for periodic modes, else
+    half of each filtered axis on both sides (at least `pad` voxels), so that the filter's
+    reach sees the boundary rule rather than the opposite edge.
+    """
+    from scipy import fft
+
+    from .backends.threads import get_num_threads
+
+    if mode not in _NP_PAD:
+        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
+    source = np.asarray(image)
+    dtype = np.float64 if source.dtype == np.float64 else np.float32
+    data = source.astype(np.float64, copy=False)
+    nd = data.ndim
+    axes = tuple(range(nd - dimensions, nd))
+    widths = [(0, 0)] * nd
+    if _NP_PAD[mode] != "wrap":
+        for a in axes:
+            w = max((data.shape[a] + 1) // 2, pad or 0)
+            widths[a] = (w, w)
+        kwargs = {"constant_values": cval} if _NP_PAD[mode] == "constant" else {}
+        data = np.pad(data, widths, mode=_NP_PAD[mode], **kwargs)
+    shape = tuple(data.shape[a] for a in axes)
+    response = transfer(shape)
+    # Re(ifft(X H)) = ifft(X (H + conj(H(-k))) / 2) for a real image: a real FFT with the Hermitian part of H.
+    mirrored = np.conj(np.roll(np.flip(response), 1, axis=tuple(range(dimensions))))
+    hermitian = 0.5 * (response + mirrored)[..., : shape[-1] // 2 + 1]
+    workers = get_num_threads()
+    spectrum = fft.rfftn(data, axes=axes, workers=workers)
+    spectrum *= hermitian
+    out = fft.irfftn(spectrum, s=shape, axes=axes, workers=workers)
+    crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, source.shape))
+    return np.ascontiguousarray(out[crop], dtype=dtype)
+
+
+def simoncelli(image, level=1, *, dimensions=3, mode="reflect", cval=0.0):
+    """IBSI's Simoncelli wavelet: one band of the non-separable, isotropic wavelet, by FFT.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(z, y, x)``; ``dimensions=2`` filters each axial slice in-plane.
+    level : int
+        The decomposition level, >= 1 (:func:`simoncelli_transfer`).
+    dimensions : {3, 2}
+    mode, cval
+        scipy's boundary modes (IBSI's: :data:`IBSI_BOUNDARIES`). Periodic ("wrap") is the
+        FFT's own; any other pads each filtered axis by half its length first.
+
+    Returns
+    -------
+    ndarray
+        The real part of the response on IBSI's frequency grid (:func:`ibsi_frequencies`);
+        float32 unless `image` is float64.
+    """
+    _check_dimensions(image, dimensions)
+    (level,) = _check_level(level)
+    return _fourier_filter(image, lambda shape: simoncelli_transfer(shape, level), dimensions, mode, cval)
+
+
+def riesz(image, order, *, base="log", sigma=None, spacing=None, truncate=4.0, level=1, dimensions=3,
+          mode="reflect", cval=0.0):
+    """IBSI's Riesz-transformed filter: a LoG or Simoncelli band, steered by the Riesz transform.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(z, y, x)``; a 2-entry `order` filters each axial slice in-plane.
+    order : sequence of int
+        The Riesz order per axis **from x** (IBSI's ``(1, 0, 0)`` is the first-order
+        transform along x, the last array axis).
+    base : {'log', 'simoncelli'}
+        The filter transformed: :func:`log` of `sigma` (cut off at `truncate` sigmas), or
+        :func:`simoncelli` of `level`.
+    sigma : float
+        The LoG's standard deviation in the units of `spacing` (voxels without it).
+    spacing : sequence of float, optional
+        Voxel size per filtered axis (array order).
+    truncate : float
+    level : int
+    mode, cval
+        As :func:`simoncelli`.
+
+    Returns
+    -------
+    ndarray
+        The real part of the response; float32 unless `image` is float64.
+    """
+    order = tuple(order) if np.ndim(order) == 1 else None
+    if order is None or len(order) not in (2, 3) or not all(
+            isinstance(o, (int, np.integer)) and not isinstance(o, bool) and o >= 0 for o in order):
+        raise ValueError("`order` must be 2 or 3 ints >= 0, one per axis from x")
+    dimensions = _check_dimensions(image, len(order))
+    array_order = order[::-1]
+    if base == "simoncelli":
+        (level,) = _check_level(level)
+
+        def transfer(shape):
+            return simoncelli_transfer(shape, level) * riesz_transfer(shape, array_order)
+
+        return _fourier_filter(image, transfer, dimensions, mode, cval)
+    if base != "log":
+        raise ValueError(f"`base` must be one of {list(RIESZ_BASES)}; got {base!r}")
+    if sigma is None:
+        raise ValueError("`sigma` is needed with base='log'")
+    (sigma,) = check_positive(sigma, 1, "sigma")
+    spacing = (1.0,) * dimensions if spacing is None else tuple(check_positive(spacing, dimensions, "spacing"))
+    voxels = [sigma / s for s in spacing]
+    reach = max(int(math.ceil(float(truncate) * v - 1e-9)) for v in voxels)
+
+    def transfer(shape):
+        return log_transfer(shape, voxels, truncate) * riesz_transfer(shape, array_order)
+
+    return _fourier_filter(image, transfer, dimensions, mode, cval, pad=reach)

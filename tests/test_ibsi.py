@@ -79,6 +79,16 @@ PHASE1_GABOR = {
 }
 
 
+#: Simoncelli and Riesz (by FFT, defined in the Fourier domain): id -> (phantom, filter call).
+PHASE1_FOURIER = {
+    "8_a_1": ("checkerboard", lambda x: ibsi.simoncelli(x, 1, mode=B["periodic"])),
+    "8_a_2": ("checkerboard", lambda x: ibsi.simoncelli(x, 2, mode=B["periodic"])),
+    "8_a_3": ("checkerboard", lambda x: ibsi.simoncelli(x, 3, mode=B["periodic"])),
+    "9_a": ("impulse", lambda x: ibsi.riesz(x, (1, 0, 0), sigma=3.0, spacing=(SPACING,) * 3, mode=B["zero"])),
+    "9_b_1": ("sphere", lambda x: ibsi.riesz(x, (0, 2, 0), sigma=3.0, spacing=(SPACING,) * 3, mode=B["zero"])),
+    "10_b_1": ("pattern_1", lambda x: ibsi.riesz(x, (0, 2, 0), base="simoncelli", level=1, mode=B["nearest"])),
+}
+
 def read(path):
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))  # (z, y, x), x the first NIfTI axis
 
@@ -108,6 +118,48 @@ def test_phase1_gabor_maps_match_the_consensus(config):
     assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
     assert error <= 2e-3  # what sep3d reaches (0.09% at worst, 4.b.2)
 
+
+@needs_data
+@pytest.mark.parametrize("config", sorted(PHASE1_FOURIER))
+def test_phase1_fourier_maps_match_the_consensus(config):
+    phantom, run = PHASE1_FOURIER[config]
+    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
+    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
+    out = run(image)
+    assert out.shape == ref.shape and out.dtype == np.float32
+    error = np.abs(out - ref).max() / (ref.max() - ref.min())
+    assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
+    assert error <= 4e-3  # what sep3d reaches (0.38% at worst, 8.a.1, whose band reaches the grid's corners)
+
+
+@pytest.mark.parametrize("shape", [(9, 11, 13), (8, 10, 12)])
+def test_riesz_of_order_zero_is_the_separable_log_and_second_orders_sum_to_minus_it(shape):
+    """Oracles: the separable LoG plan (periodic), and the identity sum_a nu_a^2 / |nu|^2 = 1."""
+    x = np.random.default_rng(5).normal(size=shape)
+    log = ibsi.log(x, 1.2, mode="wrap")
+    np.testing.assert_allclose(ibsi.riesz(x, (0, 0, 0), sigma=1.2, mode="wrap"), log, atol=1e-10)
+    seconds = sum(ibsi.riesz(x, o, sigma=1.2, mode="wrap") for o in [(2, 0, 0), (0, 2, 0), (0, 0, 2)])
+    # On an odd grid the DC sample is 0 in every Riesz component (|nu| = 0): compare without it.
+    np.testing.assert_allclose(seconds - seconds.mean(), -(log - log.mean()), atol=1e-10)
+    assert abs(seconds.mean()) < 1e-12 or shape[0] % 2 == 0
+
+
+def test_simoncelli_bands_tile_the_spectrum_and_the_fft_matches_numpys_complex_one():
+    """Levels 1..4 are a tight frame on an odd grid (squares sum to 1 between 1/16 and 1/2),
+    and the real-FFT path equals numpy's complex FFT with the transfer function as given."""
+    shape = (15, 17, 19)
+    nu = np.sqrt(sum(np.meshgrid(*[g * g for g in ibsi.ibsi_frequencies(shape)], indexing="ij")))
+    squares = sum(ibsi.simoncelli_transfer(shape, j) ** 2 for j in range(1, 5))
+    inside = (nu >= 1 / 16) & (nu <= 1 / 2)
+    np.testing.assert_allclose(squares[inside], 1.0, atol=1e-12)
+    x = np.random.default_rng(6).normal(size=(8, 10, 12))
+    h = ibsi.simoncelli_transfer(x.shape, 2) * ibsi.riesz_transfer(x.shape, (1, 0, 1))
+    expected = np.fft.ifftn(np.fft.fftn(x) * h).real
+    np.testing.assert_allclose(ibsi.riesz(x, (1, 0, 1), base="simoncelli", level=2, mode="wrap"), expected,
+                               atol=1e-12)
+    two_d = ibsi.simoncelli(x, 1, dimensions=2, mode="wrap")
+    h2 = ibsi.simoncelli_transfer(x.shape[1:], 1)
+    np.testing.assert_allclose(two_d, np.fft.ifft2(np.fft.fft2(x) * h2).real, atol=1e-12)
 
 def test_gabor_kernel_is_ibsis_formula_on_the_grid():
     """Direct evaluation of the formula at a few physical offsets (rows y, columns x)."""
@@ -208,6 +260,12 @@ def test_wavelet_kernels_are_pywavelets_taps_dilated_at_level_two():
     (lambda x: ibsi.gabor(x, 2.0, 3.0, planes="coronal"), ValueError, "`planes` must be one of"),
     (lambda x: ibsi.gabor(x[0, 0], 2.0, 3.0), ValueError, "`image` must have at least 2 axes"),
     (lambda x: ibsi.gabor(x, 2.0, 3.0, mode="periodic"), ValueError, "`mode` must be one of"),
+    (lambda x: ibsi.simoncelli(x, 0), ValueError, "`level` must be an int >= 1"),
+    (lambda x: ibsi.simoncelli(x, 1, mode="periodic"), ValueError, "`mode` must be one of"),
+    (lambda x: ibsi.riesz(x, (1, 0, 0, 0), sigma=1.0), ValueError, "`order` must be 2 or 3 ints"),
+    (lambda x: ibsi.riesz(x, (1, -1, 0), sigma=1.0), ValueError, "`order` must be 2 or 3 ints"),
+    (lambda x: ibsi.riesz(x, (1, 0, 0)), ValueError, "`sigma` is needed with base='log'"),
+    (lambda x: ibsi.riesz(x, (1, 0, 0), base="gabor"), ValueError, "`base` must be one of"),
 ])
 def test_bad_arguments_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
@@ -235,6 +293,10 @@ PHASE2 = {
           lambda x: ibsi.gabor(x, 5.0, 2.0, gamma=1.5, theta_step=22.5, planes="orthogonal", spacing=(1.0,) * 3)),
     "7": (lambda x, sp: ibsi.wavelet(x, "db3", "HH", level=2, rotation_invariant=True, pooling="mean"),
           lambda x: ibsi.wavelet(x, "db3", "HHH", level=2, rotation_invariant=True, pooling="mean")),
+    "8": (lambda x, sp: ibsi.simoncelli(x, 1, dimensions=2, mode=B["periodic"]),
+          lambda x: ibsi.simoncelli(x, 1, mode=B["periodic"])),
+    "9": (lambda x, sp: ibsi.simoncelli(x, 2, dimensions=2, mode=B["periodic"]),
+          lambda x: ibsi.simoncelli(x, 2, mode=B["periodic"])),
 }
 
 
@@ -280,7 +342,7 @@ def test_phase2_statistics_match_the_consensus(ct_phantom, config, variant):
     off = {tag: f"{stats[tag]:.4g} vs {value} +- {tol}" for tag, (value, tol) in expected.items()
            if not abs(stats[tag] - value) <= tol}
     assert not off, f"{config}.{variant}: {off}"
-    assert len(expected) == 18
+    assert len(expected) == (17 if config == "8" and variant == "B" else 18)  # 8.B's qcod has no consensus
 
 
 def test_intensity_statistics_against_scipy_stats():
