@@ -68,7 +68,18 @@ def main(argv=None):
     pln.add_argument("--backend", default="cpu", choices=["cpu"], help="backend (default: cpu)")
     pln.add_argument("--measure", action="store_true", help="also run each method once on random data")
 
+    ib = sub.add_parser("ibsi2", help="IBSI 2 compliance: every Phase-1 map and Phase-2 configuration, pass/fail")
+    ib.add_argument("--data", required=True,
+                    help="the IBSI 2 data folder (digital_phantom/, reference_response_maps/, ct_phantom/, "
+                         "reference_values.csv)")
+    ib.add_argument("--phase", default="all", choices=["1", "2", "all"], help="which phase (default: all)")
+    ib.add_argument("--backend", default="auto", choices=["auto", "cpu", "numpy", "cuda"],
+                    help="engine of the separable filters (default: auto)")
+    ib.add_argument("--only", help="comma-separated test ids (e.g. 2.a,8.a.1,5.B)")
+
     args = parser.parse_args(argv)
+    if args.command == "ibsi2":
+        return _ibsi2_command(parser, args)
     if args.command in ("calibrate", "plan"):
         return _planner_command(parser, args)
     if args.command == "demo":
@@ -127,6 +138,27 @@ def main(argv=None):
     except _run_errors() as exc:
         parser.exit(2, f"sep3d batch: {exc}\n")
     return _finish(report)
+
+
+def _ibsi2_command(parser, args):
+    import time
+
+    from .radiomics import ibsi2
+
+    only = None if args.only is None else [t.strip() for t in args.only.split(",") if t.strip()]
+    try:
+        ibsi2.check_data(args.data, args.phase)
+        counts = {}
+        start = time.perf_counter()
+        for result in ibsi2.run(args.data, args.phase, args.backend, only):
+            print(ibsi2.format_result(result), flush=True)
+            passed, total = counts.get(result.phase, (0, 0))
+            counts[result.phase] = (passed + result.passed, total + 1)
+    except ValueError as exc:
+        parser.exit(2, f"sep3d ibsi2: {exc}\n")
+    summary = ", ".join(f"Phase {phase}: {passed}/{total} passed" for phase, (passed, total) in sorted(counts.items()))
+    print(f"{summary or 'nothing run'} ({time.perf_counter() - start:.1f} s, backend {args.backend})")
+    return 0 if counts and all(passed == total for passed, total in counts.values()) else 1
 
 
 def _item_fingerprint(item):

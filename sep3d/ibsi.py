@@ -329,22 +329,42 @@ def gabor_kernel(sigma, wavelength, gamma=1.0, theta=0.0, *, spacing=(1.0, 1.0),
     return np.exp(-(u * u + gamma * gamma * v * v) / (2.0 * sigma * sigma)) * np.exp(2j * math.pi * u / wavelength)
 
 
-def _plane_convolve(image, kernel, axes, mode, cval):
-    """Convolution of every plane `axes` of `image` with the 2-D `kernel` (FFT, boundary by padding)."""
-    from scipy.signal import fftconvolve
+def _plane_spectrum(image, kernel_shape, axes, mode, cval, dtype):
+    """The 2-D FFT over `axes` of `image` padded by half the kernel on each side (the boundary)."""
+    from scipy import fft
+
+    from .backends.threads import get_num_threads
 
     if mode not in _NP_PAD:
         raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
-    ndim = image.ndim
-    axes = tuple(a % ndim for a in axes)
-    pad = [(0, 0)] * ndim
-    shape = [1] * ndim
-    for axis, n in zip(axes, kernel.shape):
+    pad = [(0, 0)] * image.ndim
+    for axis, n in zip(axes, kernel_shape):
         pad[axis] = (n // 2, n // 2)
-        shape[axis] = n
     kwargs = {"constant_values": cval} if _NP_PAD[mode] == "constant" else {}
-    padded = np.pad(image, pad, mode=_NP_PAD[mode], **kwargs)
-    return fftconvolve(padded, kernel.reshape(shape), mode="valid", axes=axes)
+    padded = np.pad(image.astype(dtype, copy=False), pad, mode=_NP_PAD[mode], **kwargs)
+    return fft.fft2(padded, axes=axes, workers=get_num_threads())
+
+
+def _plane_response(spectrum, kernel, axes, size):
+    """The convolution of each plane with the 2-D `kernel`, from the padded image's `spectrum`.
+
+    Circular convolution on the padded grid, of which the last `size` samples per axis (the
+    'valid' part) are the linear convolution of the original planes.
+    """
+    from scipy import fft
+
+    from .backends.threads import get_num_threads
+
+    shape = [spectrum.shape[a] for a in axes]
+    kernel_spectrum = fft.fft2(kernel.astype(spectrum.dtype, copy=False), s=shape, workers=get_num_threads())
+    view = [1] * spectrum.ndim
+    view[axes[0]], view[axes[1]] = shape
+    out = fft.ifft2(spectrum * kernel_spectrum.reshape(view), axes=axes, workers=get_num_threads(),
+                    overwrite_x=True)
+    crop = [slice(None)] * spectrum.ndim
+    for axis, n, k in zip(axes, size, kernel.shape):
+        crop[axis] = slice(k - 1, k - 1 + n)
+    return out[tuple(crop)]
 
 
 def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, planes="axial", pooling="mean",
@@ -382,9 +402,10 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
     Returns
     -------
     ndarray
-        float64. Computed by FFT per plane (a low-rank separable plan is still to come).
+        float32 unless `image` is float64. Computed by FFT per plane.
     """
-    image = np.asarray(image, dtype=np.float64)
+    dtype = np.float64 if np.asarray(image).dtype == np.float64 else np.float32
+    image = np.asarray(image, dtype=dtype)
     _check_pooling(pooling)
     if response not in GABOR_RESPONSES:
         raise ValueError(f"`response` must be one of {list(GABOR_RESPONSES)}; got {response!r}")
@@ -397,15 +418,29 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
     else:
         (step,) = check_positive(theta_step, 1, "theta_step")
         thetas = list(np.arange(0.0, 360.0 - 1e-9, step))
-    part = {"modulus": np.abs, "real": np.real, "imaginary": np.imag}[response]
+    part = {"modulus": np.abs, "real": lambda z: z.real.copy(), "imaginary": lambda z: z.imag.copy()}[response]
 
-    def oriented(axes):  # the responses of one plane, one orientation after the other
-        for angle in thetas:
+    # The kernel at theta + 180 degrees is the conjugate of the one at theta: a real image's
+    # response to it is the conjugate response (same modulus and real part, imaginary negated).
+    halves = {}
+    for angle in thetas:
+        halves.setdefault(round(angle % 180.0, 9), []).append(angle % 360.0 >= 180.0)
+    complex_dtype = np.complex128 if dtype == np.float64 else np.complex64
+
+    def oriented(axes):  # the responses of one plane, one orientation pair after the other
+        axes = tuple(a % image.ndim for a in axes)
+        spectrum = None
+        for angle, conjugates in halves.items():
             kernel = gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
                                   spacing=tuple(spacing[a] for a in axes), truncate=truncate)
-            yield part(_plane_convolve(image, kernel, axes, mode, cval))
+            if spectrum is None:
+                spectrum = _plane_spectrum(image, kernel.shape, axes, mode, cval, complex_dtype)
+            out = _plane_response(spectrum, kernel, axes, [image.shape[a] for a in axes])
+            for conjugate in conjugates:
+                yield -part(out) if conjugate and response == "imaginary" else part(out)
 
-    return _pool((_pool(oriented(axes), pooling) for axes in _PLANES[planes]), "mean")
+    pooled = _pool((_pool(oriented(axes), pooling) for axes in _PLANES[planes]), "mean")
+    return pooled.astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 import SimpleITK as sitk
 
 from sep3d import ibsi
+from sep3d.radiomics import ibsi2
 
 from conftest import HOST_ENGINES
 
@@ -29,65 +30,9 @@ needs_data = pytest.mark.skipif(not (DATA / "reference_response_maps").is_dir(),
 B = ibsi.IBSI_BOUNDARIES
 SPACING = 2.0  # the digital phantoms' voxel size, mm
 
-#: Phase-1 configurations of the README's table: id -> (phantom, filter call).
-PHASE1 = {
-    "1_a_1": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["zero"], backend=e)),
-    "1_a_2": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["nearest"], backend=e)),
-    "1_a_3": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["periodic"], backend=e)),
-    "1_a_4": ("checkerboard", lambda x, e: ibsi.mean(x, 15, mode=B["mirror"], backend=e)),
-    "1_b_1": ("impulse", lambda x, e: ibsi.mean(x, 15, dimensions=2, mode=B["zero"], backend=e)),
-    "2_a": ("impulse", lambda x, e: ibsi.log(x, 3.0, spacing=(SPACING,) * 3, mode=B["zero"], backend=e)),
-    "2_b": ("checkerboard", lambda x, e: ibsi.log(x, 5.0, spacing=(SPACING,) * 3, mode=B["mirror"], backend=e)),
-    "2_c": ("checkerboard", lambda x, e: ibsi.log(x, 5.0, spacing=(SPACING,) * 2, dimensions=2, mode=B["mirror"],
-                                                  backend=e)),
-    "3_a_1": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", mode=B["zero"], backend=e)),
-    "3_a_2": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", rotation_invariant=True, mode=B["zero"], backend=e)),
-    "3_a_3": ("impulse", lambda x, e: ibsi.laws(x, "E5L5S5", rotation_invariant=True, energy=True, delta=7,
-                                                mode=B["zero"], backend=e)),
-    "3_b_1": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", mode=B["mirror"], backend=e)),
-    "3_b_2": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", rotation_invariant=True, mode=B["mirror"],
-                                                     backend=e)),
-    "3_b_3": ("checkerboard", lambda x, e: ibsi.laws(x, "E3W5R5", rotation_invariant=True, energy=True,
-                                                     mode=B["mirror"], backend=e)),
-    "3_c_1": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", mode=B["mirror"], backend=e)),
-    "3_c_2": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", rotation_invariant=True, mode=B["mirror"],
-                                                     backend=e)),
-    "3_c_3": ("checkerboard", lambda x, e: ibsi.laws(x, "L5S5", rotation_invariant=True, energy=True,
-                                                     mode=B["mirror"], backend=e)),
-    "5_a_1": ("impulse", lambda x, e: ibsi.wavelet(x, "db2", "LHL", mode=B["zero"], backend=e)),
-    "5_a_2": ("impulse", lambda x, e: ibsi.wavelet(x, "db2", "LHL", rotation_invariant=True, pooling="mean",
-                                                   mode=B["zero"], backend=e)),
-    "6_a_1": ("sphere", lambda x, e: ibsi.wavelet(x, "coif1", "HHL", mode=B["periodic"], backend=e)),
-    "6_a_2": ("sphere", lambda x, e: ibsi.wavelet(x, "coif1", "HHL", rotation_invariant=True, mode=B["periodic"],
-                                                  backend=e)),
-    "7_a_1": ("checkerboard", lambda x, e: ibsi.wavelet(x, "haar", "LLL", level=2, rotation_invariant=True,
-                                                        mode=B["mirror"], backend=e)),
-    "7_a_2": ("checkerboard", lambda x, e: ibsi.wavelet(x, "haar", "HHH", level=2, rotation_invariant=True,
-                                                        mode=B["mirror"], backend=e)),
-}
+#: Phase-1 configurations run by FFT, whatever the engine (Gabor, Simoncelli, Riesz).
+FFT_CONFIGS = {test_id for test_id in ibsi2.PHASE1 if test_id.split(".")[0] in ("4", "8", "9", "10")}
 
-#: Gabor (by FFT per plane, no engine choice yet): id -> (phantom, filter call).
-PHASE1_GABOR = {
-    "4_a_1": ("impulse", lambda x: ibsi.gabor(x, 10.0, 4.0, gamma=0.5, theta=60, spacing=(SPACING,) * 3,
-                                              mode=B["zero"])),
-    "4_a_2": ("impulse", lambda x: ibsi.gabor(x, 10.0, 4.0, gamma=0.5, theta_step=45, planes="orthogonal",
-                                              spacing=(SPACING,) * 3, mode=B["zero"])),
-    "4_b_1": ("sphere", lambda x: ibsi.gabor(x, 20.0, 8.0, gamma=2.5, theta=225, spacing=(SPACING,) * 3,
-                                             mode=B["mirror"])),
-    "4_b_2": ("sphere", lambda x: ibsi.gabor(x, 20.0, 8.0, gamma=2.5, theta_step=22.5, planes="orthogonal",
-                                             spacing=(SPACING,) * 3, mode=B["mirror"])),
-}
-
-
-#: Simoncelli and Riesz (by FFT, defined in the Fourier domain): id -> (phantom, filter call).
-PHASE1_FOURIER = {
-    "8_a_1": ("checkerboard", lambda x: ibsi.simoncelli(x, 1, mode=B["periodic"])),
-    "8_a_2": ("checkerboard", lambda x: ibsi.simoncelli(x, 2, mode=B["periodic"])),
-    "8_a_3": ("checkerboard", lambda x: ibsi.simoncelli(x, 3, mode=B["periodic"])),
-    "9_a": ("impulse", lambda x: ibsi.riesz(x, (1, 0, 0), sigma=3.0, spacing=(SPACING,) * 3, mode=B["zero"])),
-    "9_b_1": ("sphere", lambda x: ibsi.riesz(x, (0, 2, 0), sigma=3.0, spacing=(SPACING,) * 3, mode=B["zero"])),
-    "10_b_1": ("pattern_1", lambda x: ibsi.riesz(x, (0, 2, 0), base="simoncelli", level=1, mode=B["nearest"])),
-}
 
 def read(path):
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))  # (z, y, x), x the first NIfTI axis
@@ -95,41 +40,29 @@ def read(path):
 
 @needs_data
 @pytest.mark.parametrize("engine", HOST_ENGINES)
-@pytest.mark.parametrize("config", sorted(PHASE1))
-def test_phase1_response_maps_match_the_consensus(config, engine):
-    phantom, run = PHASE1[config]
-    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
-    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
-    out = run(image, engine)
-    assert out.shape == ref.shape and out.dtype == np.float32
-    error = np.abs(out - ref).max() / (ref.max() - ref.min())
-    assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
-    assert error <= 1e-3  # what sep3d reaches (0.034% at worst, the LoG of 2.b): a regression shows here
+@pytest.mark.parametrize("config", sorted(set(ibsi2.PHASE1) - FFT_CONFIGS))
+def test_phase1_separable_maps_match_the_consensus(config, engine):
+    (result,) = ibsi2.phase1(DATA, engine, only=[config])
+    assert result.passed, ibsi2.format_result(result)  # IBSI's criterion: 1% of the consensus map's range
+    assert result.error <= 0.1  # what sep3d reaches (0.034% at worst, the LoG of 2.b): a regression shows here
 
 
 @needs_data
-@pytest.mark.parametrize("config", sorted(PHASE1_GABOR))
-def test_phase1_gabor_maps_match_the_consensus(config):
-    phantom, run = PHASE1_GABOR[config]
-    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
-    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
-    out = run(image)
-    error = np.abs(out - ref).max() / (ref.max() - ref.min())
-    assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
-    assert error <= 2e-3  # what sep3d reaches (0.09% at worst, 4.b.2)
+@pytest.mark.parametrize("config", sorted(FFT_CONFIGS))
+def test_phase1_fft_maps_match_the_consensus(config):
+    (result,) = ibsi2.phase1(DATA, "auto", only=[config])
+    assert result.passed, ibsi2.format_result(result)
+    # what sep3d reaches: 0.09% (Gabor 4.b.2), 0.38% (Simoncelli 8.a.1, whose band reaches the grid's corners)
+    assert result.error <= 0.4
 
 
 @needs_data
-@pytest.mark.parametrize("config", sorted(PHASE1_FOURIER))
-def test_phase1_fourier_maps_match_the_consensus(config):
-    phantom, run = PHASE1_FOURIER[config]
-    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
-    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
-    out = run(image)
-    assert out.shape == ref.shape and out.dtype == np.float32
-    error = np.abs(out - ref).max() / (ref.max() - ref.min())
-    assert error <= 0.01, f"{config}: {100 * error:.3g}% of the range (IBSI's criterion: 1%)"
-    assert error <= 4e-3  # what sep3d reaches (0.38% at worst, 8.a.1, whose band reaches the grid's corners)
+def test_phase1_maps_are_float32_like_the_consensus():
+    image = read(DATA / "digital_phantom" / "impulse" / "image" / "impulse.nii.gz")
+    for test_id in ("2.a", "3.a.3", "4.a.1", "8.a.1", "9.a"):
+        out = ibsi2.PHASE1[test_id][2](image, "auto")
+        assert out.dtype == np.float32, test_id
+        assert out.shape == image.shape
 
 
 @pytest.mark.parametrize("shape", [(9, 11, 13), (8, 10, 12)])
@@ -160,6 +93,31 @@ def test_simoncelli_bands_tile_the_spectrum_and_the_fft_matches_numpys_complex_o
     two_d = ibsi.simoncelli(x, 1, dimensions=2, mode="wrap")
     h2 = ibsi.simoncelli_transfer(x.shape[1:], 1)
     np.testing.assert_allclose(two_d, np.fft.ifft2(np.fft.fft2(x) * h2).real, atol=1e-12)
+
+@pytest.mark.parametrize("response, pooling, mode", [("modulus", "max", "reflect"), ("real", "mean", "constant"),
+                                                      ("imaginary", "max", "nearest"), ("imaginary", "sum", "wrap")])
+def test_gabor_orientations_planes_and_parts_match_direct_convolution(response, pooling, mode):
+    """Oracle: scipy.ndimage.convolve of each plane with the real and imaginary kernels, one
+    orientation at a time, pooled by NumPy (sep3d shares conjugate orientations and FFTs)."""
+    from scipy import ndimage
+
+    x = np.random.default_rng(8).normal(size=(7, 12, 13))
+    spacing = (1.5, 1.0, 0.8)
+    got = ibsi.gabor(x, 1.6, 2.5, gamma=0.7, theta_step=45, planes="orthogonal", pooling=pooling,
+                     response=response, spacing=spacing, truncate=2.0, mode=mode)
+    part = {"modulus": np.abs, "real": np.real, "imaginary": np.imag}[response]
+    planes = []
+    for axes in [(1, 2), (0, 2), (0, 1)]:
+        responses = []
+        for angle in range(0, 360, 45):
+            k = ibsi.gabor_kernel(1.6, 2.5, 0.7, np.radians(angle), spacing=tuple(spacing[a] for a in axes),
+                                  truncate=2.0)
+            k = np.expand_dims(k, [a for a in range(3) if a not in axes][0])
+            responses.append(part(ndimage.convolve(x, k.real, mode=mode) + 1j * ndimage.convolve(x, k.imag, mode=mode)))
+        stack = np.stack(responses)
+        planes.append({"max": stack.max(0), "mean": stack.mean(0), "sum": stack.sum(0)}[pooling])
+    np.testing.assert_allclose(got, np.mean(planes, axis=0), atol=1e-10)
+
 
 def test_gabor_kernel_is_ibsis_formula_on_the_grid():
     """Direct evaluation of the formula at a few physical offsets (rows y, columns x)."""
@@ -279,40 +237,9 @@ needs_ct = pytest.mark.skipif(not (DATA / "ct_phantom" / "image.nii.gz").is_file
                               reason=f"IBSI 2 CT phantom not found at {DATA} (set SEP3D_IBSI2_DATA; it is CC-BY-NC "
                                      "and not in the repository)")
 
-#: Phase-2 configurations with the filters sep3d has so far: "A" 2-D on the original grid,
-#: "B" 3-D on the 1 mm grid (mirror boundary, sep3d's default).
-PHASE2 = {
-    "1": (lambda x, sp: x, lambda x: x),
-    "2": (lambda x, sp: ibsi.mean(x, 5, dimensions=2), lambda x: ibsi.mean(x, 5)),
-    "3": (lambda x, sp: ibsi.log(x, 1.5, spacing=sp, dimensions=2), lambda x: ibsi.log(x, 1.5, spacing=(1.0,) * 3)),
-    "4": (lambda x, sp: ibsi.laws(x, "L5E5", energy=True, delta=7, rotation_invariant=True, pooling="max"),
-          lambda x: ibsi.laws(x, "L5E5E5", energy=True, delta=7, rotation_invariant=True, pooling="max")),
-    "6": (lambda x, sp: ibsi.wavelet(x, "db3", "LH", rotation_invariant=True, pooling="mean"),
-          lambda x: ibsi.wavelet(x, "db3", "LLH", rotation_invariant=True, pooling="mean")),
-    "5": (lambda x, sp: ibsi.gabor(x, 5.0, 2.0, gamma=1.5, theta_step=22.5, spacing=(3.0,) + tuple(sp)),
-          lambda x: ibsi.gabor(x, 5.0, 2.0, gamma=1.5, theta_step=22.5, planes="orthogonal", spacing=(1.0,) * 3)),
-    "7": (lambda x, sp: ibsi.wavelet(x, "db3", "HH", level=2, rotation_invariant=True, pooling="mean"),
-          lambda x: ibsi.wavelet(x, "db3", "HHH", level=2, rotation_invariant=True, pooling="mean")),
-    "8": (lambda x, sp: ibsi.simoncelli(x, 1, dimensions=2, mode=B["periodic"]),
-          lambda x: ibsi.simoncelli(x, 1, mode=B["periodic"])),
-    "9": (lambda x, sp: ibsi.simoncelli(x, 2, dimensions=2, mode=B["periodic"]),
-          lambda x: ibsi.simoncelli(x, 2, mode=B["periodic"])),
-}
-
-
 @pytest.fixture(scope="module")
 def ct_phantom():
-    from sep3d.radiomics.statistics import resample_isotropic, resegment
-
-    image = sitk.ReadImage(str(DATA / "ct_phantom" / "image.nii.gz"))
-    mask = sitk.ReadImage(str(DATA / "ct_phantom" / "mask.nii.gz"))
-    original = sitk.GetArrayFromImage(image).astype(np.float32)
-    resampled = sitk.GetArrayFromImage(resample_isotropic(image, 1.0, fill=-1000.0)).astype(np.float32)
-    resampled_mask = sitk.GetArrayFromImage(resample_isotropic(mask, 1.0, mask=True))
-    return {
-        "A": (original, resegment(sitk.GetArrayFromImage(mask), original, -1000, 400), image.GetSpacing()[1::-1]),
-        "B": (resampled, resegment(resampled_mask, resampled, -1000, 400), (1.0,) * 3),
-    }
+    return ibsi2.ct_phantom(DATA)
 
 
 def phase2_reference():
@@ -329,13 +256,13 @@ def phase2_reference():
 
 @needs_ct
 @pytest.mark.parametrize("variant", ["A", "B"])
-@pytest.mark.parametrize("config", sorted(PHASE2))
+@pytest.mark.parametrize("config", sorted(ibsi2.PHASE2))
 def test_phase2_statistics_match_the_consensus(ct_phantom, config, variant):
     from sep3d.radiomics.statistics import STATISTICS, intensity_statistics
 
     image, roi, spacing = ct_phantom[variant]
-    two_d, three_d = PHASE2[config]
-    filtered = two_d(image, spacing) if variant == "A" else three_d(image)
+    _, two_d, three_d = ibsi2.PHASE2[config]
+    filtered = two_d(image, spacing, "auto") if variant == "A" else three_d(image, "auto")
     stats = intensity_statistics(filtered[roi])
     assert tuple(stats) == STATISTICS
     expected = phase2_reference()[f"{config}.{variant}"]
@@ -343,6 +270,55 @@ def test_phase2_statistics_match_the_consensus(ct_phantom, config, variant):
            if not abs(stats[tag] - value) <= tol}
     assert not off, f"{config}.{variant}: {off}"
     assert len(expected) == (17 if config == "8" and variant == "B" else 18)  # 8.B's qcod has no consensus
+
+
+@needs_data
+def test_ibsi2_command_runs_phase1_and_fails_on_a_map_it_does_not_match(tmp_path, capsys):
+    from sep3d.cli import main
+
+    assert main(["ibsi2", "--data", str(DATA), "--phase", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("PASS  1 ") for line in lines) == 33 == len(ibsi2.PHASE1)
+    assert lines[-1].startswith("Phase 1: 33/33 passed")
+    # A data folder whose 2.a consensus map is 2% of its range off: that line fails, the exit code says so.
+    for name in ("digital_phantom", "ct_phantom", "reference_values.csv"):
+        (tmp_path / name).symlink_to(DATA / name)
+    maps = tmp_path / "reference_response_maps"
+    maps.mkdir()
+    for f in (DATA / "reference_response_maps").iterdir():
+        (maps / f.name).symlink_to(f)
+    ref = sitk.ReadImage(str(DATA / "reference_response_maps" / "2_a-ValidCRM.nii.gz"))
+    arr = sitk.GetArrayFromImage(ref)
+    arr[0, 0, 0] += 0.02 * (arr.max() - arr.min())
+    (maps / "2_a-ValidCRM.nii.gz").unlink()
+    shifted = sitk.GetImageFromArray(arr)
+    shifted.CopyInformation(ref)
+    sitk.WriteImage(shifted, str(maps / "2_a-ValidCRM.nii.gz"))
+    assert main(["ibsi2", "--data", str(tmp_path), "--phase", "1", "--only", "2.a,2.b"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  1  2.a" in out and "PASS  1  2.b" in out and "Phase 1: 1/2 passed" in out
+
+
+@needs_ct
+def test_ibsi2_command_runs_phase2(capsys):
+    from sep3d.cli import main
+
+    assert main(["ibsi2", "--data", str(DATA), "--phase", "2", "--only", "1.A,8.B"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  2  1.A" in out and "PASS  2  8.B" in out and "Phase 2: 2/2 passed" in out
+
+
+def test_ibsi2_command_names_what_the_data_folder_lacks(tmp_path, capsys):
+    from sep3d.cli import main
+
+    (tmp_path / "digital_phantom").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        main(["ibsi2", "--data", str(tmp_path), "--phase", "1"])
+    assert exit_.value.code == 2
+    assert "lacks ['reference_response_maps']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ibsi2", "--data", str(DATA), "--only", "2.z"])
+    assert "unknown test ids ['2.z']" in capsys.readouterr().err
 
 
 def test_intensity_statistics_against_scipy_stats():
