@@ -1,7 +1,8 @@
 """sep3d's filters as PyRadiomics image types, its command line, and cohort extraction.
 
 :func:`register` adds the image types of :data:`IMAGE_TYPES` (``Sep3dLoG``,
-``Sep3dWavelet``, ``Sep3dGaussian``, ``Sep3dGradient``, ``Sep3dDoG``) to PyRadiomics, so
+``Sep3dWavelet``, ``Sep3dGaussian``, ``Sep3dGradient``, ``Sep3dDoG``, and IBSI 2's
+``Sep3dMean``, ``Sep3dLaws``, ``Sep3dGabor``, ``Sep3dSimoncelli``, ``Sep3dRiesz``) to PyRadiomics, so
 that a params file like ``imageType: {Sep3dLoG: {sigma: [1.0, 3.0]}, Sep3dWavelet: {}}``
 runs through the ordinary ``RadiomicsFeatureExtractor(params).execute(image, mask)``.
 :func:`extract_cohort` runs a PyRadiomics batch CSV on :mod:`sep3d.batch` (the
@@ -23,8 +24,27 @@ __all__ = ["register", "registered", "IMAGE_TYPES", "SETTINGS_SCHEMA", "extract_
 #: sep3d's own per-image-type settings, as PyRadiomics' params schema (pykwalify) rules.
 SETTINGS_SCHEMA = {
     "backend": {"type": "str", "enum": ["auto", "cpu", "numpy", "cuda"]},
-    "variant": {"type": "str", "enum": ["itk", "gaussian", "pyradiomics", "atrous"]},
+    "variant": {"type": "str", "enum": ["itk", "gaussian", "pyradiomics", "atrous", "ibsi"]},
     "dogRatio": {"type": "float", "range": {"min-ex": 1}},
+    # IBSI 2 image types (sep3d.radiomics.ibsitypes); the generators check values and combinations
+    "boundary": {"type": "str", "enum": ["zero", "nearest", "periodic", "mirror"]},
+    "dimensions": {"type": "int", "enum": [2, 3]},
+    "size": {"type": "any"},
+    "truncate": {"type": "float", "range": {"min-ex": 0}},
+    "lawsKernel": {"type": "str"},
+    "lawsEnergy": {"type": "bool"},
+    "lawsDelta": {"type": "int", "range": {"min": 0}},
+    "rotationInvariant": {"type": "bool"},
+    "pooling": {"type": "str", "enum": ["max", "min", "mean", "sum"]},
+    "gaborLambda": {"type": "float", "range": {"min-ex": 0}},
+    "gaborGamma": {"type": "float", "range": {"min-ex": 0}},
+    "gaborTheta": {"type": "float"},
+    "gaborThetaStep": {"type": "float", "range": {"min-ex": 0}},
+    "gaborPlanes": {"type": "str", "enum": ["axial", "orthogonal"]},
+    "gaborResponse": {"type": "str", "enum": ["modulus", "real", "imaginary"]},
+    "waveletBand": {"type": "str"},
+    "rieszOrder": {"type": "seq", "sequence": [{"type": "int", "range": {"min": 0}}]},
+    "rieszBase": {"type": "str", "enum": ["log", "simoncelli"]},
 }
 
 _lock = threading.Lock()

@@ -11,6 +11,8 @@ Settings read here besides PyRadiomics' own (``sigma``, ``wavelet``, ``level``,
 
 ``backend``
     'auto' (default; the CPU for SimpleITK's NumPy arrays), 'cpu' or 'cuda'.
+IBSI 2's filters and their settings are in :mod:`sep3d.radiomics.ibsitypes`.
+
 ``variant``
     Sep3dLoG: 'itk' (default; PyRadiomics' LoG: ITK's recursive Gaussian, normalised
     across scale, nearest boundary) or 'gaussian' (sampled Gaussian derivatives,
@@ -32,14 +34,15 @@ from .. import backends, filters
 from ..kernels import FIR
 from ..plan import FilterPlan, Output, Term
 from .._validate import Mode, check_backend
+from .ibsitypes import IBSI_IMAGE_TYPES, ibsi_log_images, ibsi_wavelet_images
 
 logger = logging.getLogger("sep3d.radiomics")
 
 __all__ = ["IMAGE_TYPES", "getSep3dLoGImage", "getSep3dWaveletImage", "getSep3dGaussianImage",
            "getSep3dGradientImage", "getSep3dDoGImage", "wavelet_plan"]
 
-LOG_VARIANTS = ("itk", "gaussian")
-WAVELET_VARIANTS = ("pyradiomics", "atrous")
+LOG_VARIANTS = ("itk", "gaussian", "ibsi")
+WAVELET_VARIANTS = ("pyradiomics", "atrous", "ibsi")
 SMOOTHING_VARIANTS = ("gaussian", "itk")
 
 
@@ -111,10 +114,15 @@ def getSep3dLoGImage(inputImage, inputMask, **kwargs):
     The default variant 'itk' is the filter PyRadiomics' LoG runs (SimpleITK's
     LaplacianRecursiveGaussian, normalised across scale: sigma^2 times the Laplacian in
     physical units, nearest boundary) computed with sep3d's recursive operator; 'gaussian'
-    uses sampled Gaussian second derivatives. Names: ``sep3d-log-sigma-<s>-mm-3D`` (and
-    ``sep3d-log-gaussian-sigma-<s>-mm-3D`` for the 'gaussian' variant).
+    uses sampled Gaussian second derivatives; 'ibsi' is IBSI 2's LoG (:mod:`.ibsitypes`).
+    Names: ``sep3d-log-sigma-<s>-mm-3D`` (and ``sep3d-log-gaussian-sigma-<s>-mm-3D`` for
+    the 'gaussian' variant).
     """
-    itk = _variant(kwargs, LOG_VARIANTS, "Sep3dLoG") == "itk"
+    variant = _variant(kwargs, LOG_VARIANTS, "Sep3dLoG")
+    if variant == "ibsi":
+        yield from ibsi_log_images(inputImage, kwargs)
+        return
+    itk = variant == "itk"
     yield from _per_sigma(
         inputImage, kwargs, "Sep3dLoG", "sep3d-log" if itk else "sep3d-log-gaussian", "recursive" if itk else "fir",
         lambda arr, sigma, spacing, method, backend: filters.laplacian_of_gaussian(
@@ -216,12 +224,16 @@ def getSep3dWaveletImage(inputImage, inputMask, **kwargs):
     approximation with the same, never upsampled, filters; `start_level` levels skipped;
     per level the 7 details in the order LLH, LHL, LHH, HLL, HLH, HHL, HHH, then the final
     approximation LLL). 'atrous': the true undecimated transform (filters upsampled by 2
-    per level, pywt.swtn's multi-level semantics). Names ``sep3d-wavelet-LLH``,
+    per level, pywt.swtn's multi-level semantics). 'ibsi': one IBSI 2 band
+    (:mod:`.ibsitypes`). Names ``sep3d-wavelet-LLH``,
     ``sep3d-wavelet2-LLH``... (``sep3d-atrous-...`` for 'atrous').
     """
     import pywt
 
     variant = _variant(kwargs, WAVELET_VARIANTS, "Sep3dWavelet")
+    if variant == "ibsi":
+        yield from ibsi_wavelet_images(inputImage, kwargs)
+        return
     backend = _backend(kwargs)
     wavelet = kwargs.get("wavelet", "coif1")
     if not isinstance(wavelet, pywt.Wavelet):
@@ -268,4 +280,5 @@ IMAGE_TYPES = {
     "Sep3dGaussian": getSep3dGaussianImage,
     "Sep3dGradient": getSep3dGradientImage,
     "Sep3dDoG": getSep3dDoGImage,
+    **IBSI_IMAGE_TYPES,
 }
