@@ -46,6 +46,7 @@ demo: $(VENV)/.stamp-radiomics
 	$(VENV)/bin/sep3d demo --out demo-output
 	$(VENV)/bin/sep3d run pipelines/ct-filter-bank.yaml --out demo-output/ct-filter-bank
 	$(VENV)/bin/sep3d run pipelines/ct-radiomics.yaml --out demo-output/ct-radiomics/features.csv
+	$(VENV)/bin/sep3d run pipelines/ibsi2-radiomics.yaml --out demo-output/ibsi2-radiomics/features.csv
 	$(VENV)/bin/sep3d run pipelines/hyperspectral.yaml --out demo-output/hyperspectral
 	$(VENV)/bin/sep3d run pipelines/hyperspectral.yaml --tiles 128 --out demo-output/hyperspectral-tiled
 

@@ -431,3 +431,46 @@ def test_radiomics_spec_features_are_pyradiomics_built_in_filters(tmp_path):
     for name, value in diagnostics.items():
         value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
         assert row[name] == str(value), name
+
+
+# ---------------------------------------------------------------------------------------
+# ibsi2-radiomics.yaml + ibsi2-params.yaml
+
+@radiomics_only
+def test_ibsi2_spec_runs_every_ibsi_image_type_and_its_mean_filter_is_scipys(tmp_path):
+    """Oracle for Sep3dMean: scipy.ndimage.uniform_filter (reflect) on PyRadiomics' own
+    resampled, cropped image, inside its re-segmented mask (the other types are proved
+    against the IBSI consensus in test_ibsi*.py)."""
+    from radiomics import imageoperations
+
+    image, mask = datasets.synthetic_ct(shape=(12, 40, 36), spacing=(2.0, 0.8, 0.9), seed=7)
+    sitk.WriteImage(image, str(tmp_path / "case.nrrd"))
+    sitk.WriteImage(mask, str(tmp_path / "case_mask.nrrd"))
+    (tmp_path / "cohort.csv").write_text(f"ID,Image,Mask\ncase,{tmp_path / 'case.nrrd'},"
+                                         f"{tmp_path / 'case_mask.nrrd'}\n")
+    spec = shipped("ibsi2-radiomics.yaml")
+    params_path = PIPELINES / spec["radiomics"]["params"]
+    params = yaml.safe_load(params_path.read_text())
+    out = tmp_path / "features.csv"
+    path = tmp_path / "ibsi2.yaml"
+    path.write_text(yaml.safe_dump({**spec, "source": {"cohort": str(tmp_path / "cohort.csv")},
+                                    "radiomics": {"params": str(params_path)}, "out": str(out)}))
+    with inprocess_client(1) as client:
+        pipeline.load_spec(path).run(client=client, progress=False)
+    with open(out, newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    prefixes = {key.split("_firstorder_")[0] for key in row if "_firstorder_" in key}
+    assert len(prefixes) == len(params["imageType"]) == 8                # Original + 7 IBSI types
+    assert sum(p.startswith("sep3d-ibsi-") for p in prefixes) == 7
+    assert all(np.isfinite(float(row[f"{p}_firstorder_Mean"])) for p in prefixes)
+
+    setting = params["setting"]
+    resampled, roi = imageoperations.resampleImage(
+        image, mask, resampledPixelSpacing=setting["resampledPixelSpacing"], interpolator=sitk.sitkBSpline,
+        label=1, padDistance=5)
+    values = sitk.GetArrayFromImage(resampled).astype(np.float64)
+    low, high = setting["resegmentRange"]
+    inside = (sitk.GetArrayFromImage(roi) == 1) & (values >= low) & (values <= high)
+    expected = ndi.uniform_filter(values, params["imageType"]["Sep3dMean"]["size"], mode="reflect")[inside]
+    assert float(row["sep3d-ibsi-mean-5-mirror-3D_firstorder_Mean"]) == pytest.approx(expected.mean(), rel=1e-5)
+    assert float(row["sep3d-ibsi-mean-5-mirror-3D_firstorder_Maximum"]) == pytest.approx(expected.max(), rel=1e-5)
