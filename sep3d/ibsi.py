@@ -195,6 +195,23 @@ def _check_dimensions(image, dimensions):
     return dimensions
 
 
+def _lazy_if_dask(image, filtered, compute):
+    """`compute(image)`, or for a dask array a lazy one: blocks whole along the last `filtered` axes.
+
+    The FFT filters (Gabor, Simoncelli, Riesz) reach across a whole plane or volume, so a
+    dask array is rechunked to one chunk along the filtered axes and computed block by
+    block along the others (each axial slab on its own for in-plane filters).
+    """
+    from . import backends
+
+    if backends.array_kind(image) != "dask":
+        return compute(image)
+    n = image.ndim
+    whole = image.rechunk({axis: -1 for axis in range(n - filtered, n)})
+    dtype = np.float64 if image.dtype == np.float64 else np.float32
+    return whole.map_blocks(compute, dtype=dtype)
+
+
 def mean(image, size, *, dimensions=3, mode="reflect", cval=0.0, backend="auto"):
     """IBSI's mean filter: the average over a cube (or, in 2-D, a square) of `size` voxels.
 
@@ -404,15 +421,14 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
     ndarray
         float32 unless `image` is float64. Computed by FFT per plane.
     """
-    dtype = np.float64 if np.asarray(image).dtype == np.float64 else np.float32
-    image = np.asarray(image, dtype=dtype)
     _check_pooling(pooling)
     if response not in GABOR_RESPONSES:
         raise ValueError(f"`response` must be one of {list(GABOR_RESPONSES)}; got {response!r}")
     if planes not in _PLANES:
         raise ValueError(f"`planes` must be one of {sorted(_PLANES)}; got {planes!r}")
     _check_dimensions(image, 3 if planes == "orthogonal" else 2)
-    spacing = (1.0,) * image.ndim if spacing is None else tuple(check_positive(spacing, image.ndim, "spacing"))
+    spacing = (1.0,) * np.ndim(image) if spacing is None else tuple(check_positive(spacing, np.ndim(image),
+                                                                                    "spacing"))
     if theta_step is None:
         thetas = [float(theta)]
     else:
@@ -425,22 +441,27 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
     halves = {}
     for angle in thetas:
         halves.setdefault(round(angle % 180.0, 9), []).append(angle % 360.0 >= 180.0)
-    complex_dtype = np.complex128 if dtype == np.float64 else np.complex64
 
-    def oriented(axes):  # the responses of one plane, one orientation pair after the other
+    def oriented(image, axes):  # the responses of one plane, one orientation pair after the other
         axes = tuple(a % image.ndim for a in axes)
         spectrum = None
         for angle, conjugates in halves.items():
             kernel = gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
                                   spacing=tuple(spacing[a] for a in axes), truncate=truncate)
             if spectrum is None:
+                complex_dtype = np.complex128 if image.dtype == np.float64 else np.complex64
                 spectrum = _plane_spectrum(image, kernel.shape, axes, mode, cval, complex_dtype)
             out = _plane_response(spectrum, kernel, axes, [image.shape[a] for a in axes])
             for conjugate in conjugates:
                 yield -part(out) if conjugate and response == "imaginary" else part(out)
 
-    pooled = _pool((_pool(oriented(axes), pooling) for axes in _PLANES[planes]), "mean")
-    return pooled.astype(dtype, copy=False)
+    def compute(block):
+        dtype = np.float64 if block.dtype == np.float64 else np.float32
+        block = np.asarray(block, dtype=dtype)
+        pooled = _pool((_pool(oriented(block, axes), pooling) for axes in _PLANES[planes]), "mean")
+        return pooled.astype(dtype, copy=False)
+
+    return _lazy_if_dask(image, 3 if planes == "orthogonal" else 2, compute)
 
 
 # ---------------------------------------------------------------------------------------
@@ -555,12 +576,17 @@ def _fourier_filter(image, transfer, dimensions, mode, cval, pad=None):
     half of each filtered axis on both sides (at least `pad` voxels), so that the filter's
     reach sees the boundary rule rather than the opposite edge.
     """
+    if mode not in _NP_PAD:
+        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
+    return _lazy_if_dask(image, dimensions, lambda block: _fourier_block(block, transfer, dimensions, mode, cval,
+                                                                         pad))
+
+
+def _fourier_block(image, transfer, dimensions, mode, cval, pad):
     from scipy import fft
 
     from .backends.threads import get_num_threads
 
-    if mode not in _NP_PAD:
-        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
     source = np.asarray(image)
     dtype = np.float64 if source.dtype == np.float64 else np.float32
     data = source.astype(np.float64, copy=False)

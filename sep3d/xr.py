@@ -30,7 +30,8 @@ import xarray as xr
 
 from . import filters
 
-__all__ = ["Sep3dDataArrayAccessor", "Sep3dDatasetAccessor", "coordinate_spacing", "UNITS", "FILTERS",
+__all__ = ["Sep3dDataArrayAccessor", "Sep3dDatasetAccessor", "IbsiAccessor", "coordinate_spacing", "UNITS",
+           "FILTERS", "IBSI_FILTERS",
            "STORAGE_ATTRS", "is_nan_value"]
 
 #: Accepted values of ``units``.
@@ -247,6 +248,11 @@ class Sep3dDataArrayAccessor:
         kw = call.kwargs(cval=cval, support=support, backend=backend)
         return call.wrap(filters.separable(self._obj.data, kw.pop("kernels"), **kw))
 
+    @property
+    def ibsi(self):
+        """IBSI 2's filters over named dimensions: ``da.sep3d.ibsi.laws("E5L5S5", dims=("z", "y", "x"))``."""
+        return IbsiAccessor(self._obj)
+
     # -- cubes: a band dimension and spatial dimensions --------------------------------
 
     def _cube_geometry(self, band_dim, units, spatial):
@@ -342,6 +348,73 @@ def _spatial_orders(spatial, n):
     order = args.get("order", 0) if kind in ("gaussian", "derivative") else 0
     orders = list(order) if isinstance(order, (list, tuple)) else [order] * n
     return [int(o) for o in orders] if len(orders) == n else [0] * n
+
+
+class IbsiAccessor:
+    """:mod:`sep3d.ibsi`'s filters on a DataArray (``da.sep3d.ibsi.<filter>``).
+
+    `dims` names the dimensions the filter sees as ``(z, y, x)`` (or ``(y, x)``), in that
+    order: the default is every dimension but ``band``, as they come. The other dimensions
+    are filtered independently. With ``units="coords"`` the sizes in millimetres (LoG,
+    Gabor and Riesz sigmas, the Gabor wavelength) are in the units of the dimensions'
+    regularly spaced coordinates; ``units="pixels"`` counts voxels. Kernel names list axes
+    from x, the last of `dims`. The result has the input's dimension order, coordinates and
+    array type (dask stays lazy); like every filter result, no storage encoding.
+    """
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def _apply(self, name, spacing_rule, args, kwargs, dims, units):
+        from . import ibsi
+
+        obj = self._obj
+        if units not in UNITS:
+            raise ValueError(f"`units` must be one of {list(UNITS)}; got {units!r}")
+        if dims is None:
+            dims = [d for d in obj.dims if d not in SPECTRAL_DIMS]
+        dims = [dims] if isinstance(dims, str) else list(dims)
+        unknown = [d for d in dims if d not in obj.dims]
+        if unknown or len(set(dims)) != len(dims) or len(dims) not in (2, 3):
+            raise ValueError(f"`dims` must name 2 or 3 distinct dimensions of {list(obj.dims)} (as z, y, x); "
+                             f"got {dims}")
+        moved = obj.transpose(*[d for d in obj.dims if d not in dims], *dims)
+        if spacing_rule is not None and units == "coords" and kwargs.get("spacing") is None:
+            steps = [abs(coordinate_spacing(moved, d)) for d in dims]
+            if spacing_rule == "all":
+                kwargs["spacing"] = (1.0,) * (moved.ndim - len(dims)) + tuple(steps)
+            else:
+                kwargs["spacing"] = tuple(steps[len(dims) - _filtered_count(name, args, kwargs):])
+        data = getattr(ibsi, name)(moved.data, *args, **kwargs)
+        return _as_result(moved.copy(data=data)).transpose(*obj.dims)
+
+
+def _filtered_count(name, args, kwargs):
+    """How many trailing axes an IBSI filter with these arguments filters."""
+    if name == "riesz":
+        order = args[0] if args else kwargs["order"]
+        return len(order)
+    return int(kwargs.get("dimensions", 3))
+
+
+def _ibsi_method(name, spacing_rule):
+    def method(self, *args, dims=None, units="coords", **kwargs):
+        return self._apply(name, spacing_rule, args, kwargs, dims, units)
+
+    method.__name__ = name
+    method.__doc__ = (f":func:`sep3d.ibsi.{name}` over the dimensions `dims` (as z, y, x); the other arguments "
+                      f"are its own" + ("" if spacing_rule is None else
+                                        ", `spacing` from the coordinates when ``units='coords'``") + ".")
+    return method
+
+
+#: IBSI filter -> how it takes a spacing (None: sizes in voxels; "filtered": one per
+#: filtered axis; "all": one per array axis).
+IBSI_FILTERS = {"mean": None, "log": "filtered", "laws": None, "wavelet": None, "gabor": "all",
+                "simoncelli": None, "riesz": "filtered"}
+
+for _name, _rule in IBSI_FILTERS.items():
+    setattr(IbsiAccessor, _name, _ibsi_method(_name, _rule))
 
 
 #: the accessor's filters (the same names as the functions of :mod:`sep3d`) -> main argument.

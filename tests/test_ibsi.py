@@ -338,3 +338,43 @@ def test_intensity_statistics_against_scipy_stats():
     np.testing.assert_allclose(got["stat_rms"], np.sqrt(np.mean(x ** 2)), rtol=1e-12)
     with pytest.raises(ValueError, match="at least one value"):
         intensity_statistics([])
+
+
+@needs_data
+@pytest.mark.parametrize("config, phantom, call", [
+    ("2_a", "impulse", lambda a: a.sep3d.ibsi.log(3.0, dims=("z", "y", "x"), mode="constant")),
+    ("3_a_3", "impulse", lambda a: a.sep3d.ibsi.laws("E5L5S5", energy=True, rotation_invariant=True,
+                                                     dims=("z", "y", "x"), mode="constant")),
+    ("4_a_1", "impulse", lambda a: a.sep3d.ibsi.gabor(10.0, 4.0, gamma=0.5, theta=60, dims=("z", "y", "x"),
+                                                      mode="constant")),
+    ("9_a", "impulse", lambda a: a.sep3d.ibsi.riesz((1, 0, 0), sigma=3.0, dims=("z", "y", "x"), mode="constant")),
+    ("2_c", "checkerboard", lambda a: a.sep3d.ibsi.log(5.0, dimensions=2, dims=("z", "y", "x"))),
+    ("8_a_2", "checkerboard", lambda a: a.sep3d.ibsi.simoncelli(2, dims=("z", "y", "x"), mode="wrap")),
+])
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_xarray_accessor_with_mm_coordinates_and_dask_matches_the_consensus(config, phantom, call, lazy):
+    """Dimensions stored as (x, y, z) with 2 mm coordinates: the accessor moves them to (z, y, x),
+    takes the spacing from the coordinates, keeps dask lazy, and gives the consensus map back."""
+    import xarray as xr
+
+    image = read(DATA / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
+    ref = read(DATA / "reference_response_maps" / f"{config}-ValidCRM.nii.gz").astype(np.float64)
+    coords = {d: SPACING * np.arange(n) for d, n in zip("zyx", image.shape)}
+    da = xr.DataArray(image, dims=("z", "y", "x"), coords=coords, name="ct").transpose("x", "y", "z")
+    if lazy:
+        da = da.chunk({"x": 32, "y": 64, "z": 32})
+    out = call(da)
+    assert out.dims == ("x", "y", "z") and out.name == "ct" and float(out.x[1]) == SPACING
+    assert (type(out.data).__module__.startswith("dask")) == lazy
+    values = out.transpose("z", "y", "x").values.astype(np.float64)
+    assert np.abs(values - ref).max() <= 0.01 * (ref.max() - ref.min())
+
+
+def test_xarray_accessor_names_bad_dims():
+    import xarray as xr
+
+    da = xr.DataArray(np.zeros((4, 5, 6)), dims=("z", "y", "x"))
+    with pytest.raises(ValueError, match="`dims` must name 2 or 3 distinct dimensions"):
+        da.sep3d.ibsi.mean(3, dims=("z", "t"))
+    with pytest.raises(ValueError, match="`units` must be one of"):
+        da.sep3d.ibsi.log(1.0, units="mm")
