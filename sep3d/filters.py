@@ -36,6 +36,7 @@ from .kernels import FIR, gaussian_radius, gaussian_taps, moving_average, recurs
 from .plan import FilterPlan, Output, Term, cost
 
 __all__ = [
+    "run_plan",
     "gaussian",
     "gaussian_derivative",
     "laplacian_of_gaussian",
@@ -139,6 +140,34 @@ def _check_output(output, image, shape, name="output"):
     if kind == "numpy" and not output.flags.writeable:
         raise ValueError(f"`{name}` must be writeable")
     return output
+
+
+def run_plan(plan, image, *, backend="auto", output=None, stacked=False):
+    """Run a :class:`~sep3d.plan.FilterPlan` on `image`: what every filter of this module does.
+
+    Parameters
+    ----------
+    plan : FilterPlan
+        Built for ``image.ndim`` axes.
+    image : array_like
+        NumPy, CuPy or dask; any numeric dtype.
+    backend, output
+        As for the filters.
+    stacked : bool
+        Return one leading entry per plan output (a multi-output plan); else the plan
+        must have one result.
+
+    Returns
+    -------
+    array
+        float32 (float64 for float64 input), the input's array type.
+    """
+    arr = _image(image, backend)
+    if plan.ndim != arr.ndim:
+        raise ValueError(f"`plan` filters {plan.ndim} axes; `image` has {arr.ndim}")
+    if not stacked and plan.n_results != 1:
+        raise ValueError(f"`plan` has {plan.n_results} results: pass stacked=True")
+    return _run(plan, arr, backend, output, stacked)
 
 
 def _run(plan, image, backend, output, stacked=False):

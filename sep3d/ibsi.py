@@ -35,7 +35,8 @@ from . import filters
 from ._validate import check_positive
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
-           "rotations", "gabor_kernel", "mean", "log", "laws", "wavelet", "gabor", "RIESZ_BASES", "ibsi_frequencies",
+           "rotations", "gabor_kernel", "gabor_terms", "GABOR_METHODS", "mean", "log", "laws", "wavelet", "gabor",
+           "RIESZ_BASES", "ibsi_frequencies",
            "simoncelli_transfer", "riesz_transfer", "log_transfer", "simoncelli", "riesz"]
 
 #: IBSI boundary names and the scipy mode each one is.
@@ -384,8 +385,75 @@ def _plane_response(spectrum, kernel, axes, size):
     return out[tuple(crop)]
 
 
+#: How :func:`gabor` convolves: planned, by FFT, or as complex separable terms.
+GABOR_METHODS = ("auto", "fft", "separable")
+
+
+def gabor_terms(kernel, rtol=1e-4):
+    """The fewest complex rank-1 terms ``(column, row)`` whose sum is the 2-D `kernel` to `rtol`.
+
+    ``kernel ~= sum(outer(column, row))`` by the SVD, truncated where the Frobenius norm of
+    what is left is at most ``rtol`` times the kernel's (the response then differs from the
+    full kernel's by at most that fraction of ``|kernel| |image|`` in the L2 sense). A Gabor
+    kernel with ``gamma = 1``, or oriented along an axis, is rank 1.
+    """
+    u, s, vh = np.linalg.svd(np.asarray(kernel))
+    tail = np.sqrt(np.cumsum((s * s)[::-1])[::-1])  # tail[i]: the norm left without terms i..
+    left = np.append(tail[1:], 0.0)
+    rank = int(np.argmax(left <= float(rtol) * tail[0])) + 1
+    return [(u[:, i] * s[i], vh[i, :]) for i in range(rank)]
+
+
+def _gabor_plan(terms, axes, ndim, parts, mode, cval):
+    """One FilterPlan whose outputs are the `parts` ('real', 'imaginary') of the complex separable sum.
+
+    A real image convolved with ``column (x) row`` (complex) is, per part, a sum of real
+    separable terms: real = cr rr - ci ri, imaginary = cr ri + ci rr. Column passes (the
+    first axis) are shared between the two parts by the plan's schedule.
+    """
+    from .kernels import FIR
+    from .plan import FilterPlan, Output, Term
+    from ._validate import check_modes_on_axes
+
+    def op(taps, axis, ops):
+        if not np.any(taps):
+            return None
+        out = list(ops)
+        out[axis] = FIR(np.ascontiguousarray(taps[::-1]))  # convolution kernel -> correlation taps
+        return out
+
+    outputs = []
+    for part in parts:
+        terms_of_part = []
+        for column, row in terms:
+            pairs = ([(column.real, row.real, 1.0), (column.imag, row.imag, -1.0)] if part == "real" else
+                     [(column.real, row.imag, 1.0), (column.imag, row.real, 1.0)])
+            for c, r, sign in pairs:
+                ops = op(c, axes[0], [None] * ndim)
+                ops = None if ops is None else op(r, axes[1], ops)
+                if ops is not None:
+                    terms_of_part.append(Term(sign, tuple(ops)))
+        if not terms_of_part:  # an all-zero part (e.g. the imaginary part of a real kernel)
+            zero = [None] * ndim
+            zero[axes[0]] = FIR(np.zeros(1))
+            terms_of_part.append(Term(1.0, tuple(zero)))
+        outputs.append(Output(tuple(terms_of_part)))
+    modes = check_modes_on_axes(mode, axes, ndim)
+    return FilterPlan(tuple(outputs), modes, float(cval), None, "gabor", tuple(axes))
+
+
+def _separable_response(image, terms, axes, parts, mode, cval, backend):
+    """The complex response (as the wanted parts) of `image` to the separable `terms`, one plan."""
+    from .filters import run_plan
+
+    stacked = run_plan(_gabor_plan(terms, axes, image.ndim, parts, mode, cval), image, backend=backend,
+                       stacked=True)
+    return dict(zip(parts, stacked))
+
+
 def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, planes="axial", pooling="mean",
-          response="modulus", spacing=None, truncate=4.0, mode="reflect", cval=0.0):
+          response="modulus", spacing=None, truncate=4.0, mode="reflect", cval=0.0, method="auto", rtol=1e-4,
+          backend="auto"):
     """IBSI's Gabor filter: a complex 2-D filter in each plane, pooled over orientations and planes.
 
     Parameters
@@ -415,17 +483,36 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
         Kernel cut-off in standard deviations of the envelope's wider axis.
     mode, cval
         scipy's boundary modes (IBSI's: :data:`IBSI_BOUNDARIES`).
+    method : {'auto', 'fft', 'separable'}
+        'fft': one FFT of the padded planes, one inverse per orientation. 'separable': each
+        kernel as the complex rank-1 terms of :func:`gabor_terms` (to `rtol`), run as one
+        sep3d plan per orientation on `backend`. 'auto': the planner's prediction
+        (:func:`sep3d.planner.plane_methods`) per plane.
+    rtol : float
+        The accuracy of the separable terms (relative Frobenius norm of the kernel left out).
+    backend : str
+        The engine of the separable plans.
 
     Returns
     -------
     ndarray
-        float32 unless `image` is float64. Computed by FFT per plane.
+        float32 unless `image` is float64 (a lazy dask array for dask input).
+
+    Notes
+    -----
+    The kernel at ``theta + 180`` degrees is the conjugate of the one at `theta`, so a
+    real image's response to it is the conjugate response: each such pair is computed once.
     """
     _check_pooling(pooling)
     if response not in GABOR_RESPONSES:
         raise ValueError(f"`response` must be one of {list(GABOR_RESPONSES)}; got {response!r}")
     if planes not in _PLANES:
         raise ValueError(f"`planes` must be one of {sorted(_PLANES)}; got {planes!r}")
+    if method not in GABOR_METHODS:
+        raise ValueError(f"`method` must be one of {list(GABOR_METHODS)}; got {method!r}")
+    if mode not in _NP_PAD:
+        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
+    (rtol,) = check_positive(rtol, 1, "rtol")
     _check_dimensions(image, 3 if planes == "orthogonal" else 2)
     spacing = (1.0,) * np.ndim(image) if spacing is None else tuple(check_positive(spacing, np.ndim(image),
                                                                                     "spacing"))
@@ -435,25 +522,47 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
         (step,) = check_positive(theta_step, 1, "theta_step")
         thetas = list(np.arange(0.0, 360.0 - 1e-9, step))
     part = {"modulus": np.abs, "real": lambda z: z.real.copy(), "imaginary": lambda z: z.imag.copy()}[response]
-
+    parts = {"modulus": ("real", "imaginary"), "real": ("real",), "imaginary": ("imaginary",)}[response]
     # The kernel at theta + 180 degrees is the conjugate of the one at theta: a real image's
     # response to it is the conjugate response (same modulus and real part, imaginary negated).
     halves = {}
     for angle in thetas:
         halves.setdefault(round(angle % 180.0, 9), []).append(angle % 360.0 >= 180.0)
 
+    def kernels(image, axes):
+        return [gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
+                             spacing=tuple(spacing[a] for a in axes), truncate=truncate) for angle in halves]
+
+    def chosen(image, axes, plane_kernels):
+        if method != "auto":
+            return method, None
+        from .planner import plane_methods
+
+        terms = [gabor_terms(k, rtol) for k in plane_kernels]
+        table = plane_methods(plane_kernels[0].shape, [len(t) for t in terms], image.shape, axes, len(parts),
+                              image.dtype)
+        return table.choice, terms
+
     def oriented(image, axes):  # the responses of one plane, one orientation pair after the other
         axes = tuple(a % image.ndim for a in axes)
+        plane_kernels = kernels(image, axes)
+        how, terms = chosen(image, axes, plane_kernels)
         spectrum = None
-        for angle, conjugates in halves.items():
-            kernel = gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
-                                  spacing=tuple(spacing[a] for a in axes), truncate=truncate)
-            if spectrum is None:
-                complex_dtype = np.complex128 if image.dtype == np.float64 else np.complex64
-                spectrum = _plane_spectrum(image, kernel.shape, axes, mode, cval, complex_dtype)
-            out = _plane_response(spectrum, kernel, axes, [image.shape[a] for a in axes])
-            for conjugate in conjugates:
-                yield -part(out) if conjugate and response == "imaginary" else part(out)
+        for index, (kernel, conjugates) in enumerate(zip(plane_kernels, halves.values())):
+            if how == "fft":
+                if spectrum is None:
+                    complex_dtype = np.complex128 if image.dtype == np.float64 else np.complex64
+                    spectrum = _plane_spectrum(image, kernel.shape, axes, mode, cval, complex_dtype)
+                out = part(_plane_response(spectrum, kernel, axes, [image.shape[a] for a in axes]))
+                flipped = -out if response == "imaginary" else out
+            else:
+                found = _separable_response(image, gabor_terms(kernel, rtol) if terms is None else terms[index],
+                                            axes, parts, mode, cval, backend)
+                out = np.hypot(found["real"], found["imaginary"]) if response == "modulus" else found[parts[0]]
+                flipped = -out if response == "imaginary" else out
+            for k, conjugate in enumerate(conjugates):
+                value = flipped if conjugate else out
+                yield value if k == 0 else value.copy()  # the pool may be the first one, updated in place
 
     def compute(block):
         dtype = np.float64 if block.dtype == np.float64 else np.float32

@@ -68,6 +68,7 @@ __all__ = [
     "load_calibration",
     "parse_kernel",
     "plan_methods",
+    "plane_methods",
 ]
 
 #: Every method the planner knows, in table order.
@@ -673,6 +674,71 @@ def choose_method(kernel, shape, dtype=np.float32, backend="cpu"):
     True
     """
     return plan_methods(kernel, shape, dtype, backend).choice
+
+
+def plane_methods(kernel_shape, ranks, shape, axes, parts=2, dtype=np.float32, backend="cpu", *, calibration=None):
+    """Predict the two ways to convolve every plane `axes` of an array with complex 2-D kernels.
+
+    The kernels (one per entry of `ranks`, each its number of complex rank-1 terms, all of
+    `kernel_shape` over `axes`) are applied to a real array of `shape`, keeping `parts`
+    real results per kernel (2 for a modulus, 1 for a real or imaginary part).
+
+    - 'separable': per term, the real and imaginary column passes (``k0`` taps each) and
+      ``2 * parts`` row passes (``k1`` taps): ``sum(ranks) * (2 k0 + 2 parts k1)`` MACs per
+      voxel, every pass a read and a write of the array;
+    - 'fft': one complex FFT of the planes padded by the kernel, then per kernel a spectrum
+      product and an inverse complex FFT (a complex transform counted as two real ones).
+
+    Parameters
+    ----------
+    kernel_shape : (int, int)
+    ranks : sequence of int
+    shape : sequence of int
+    axes : (int, int)
+    parts : {1, 2}
+    dtype, backend, calibration
+        As for :func:`plan_methods`.
+
+    Returns
+    -------
+    MethodTable
+        Rows 'separable' and 'fft'; ``choice`` the faster prediction.
+
+    Examples
+    --------
+    >>> small = plane_methods((9, 9), [1] * 4, (64, 256, 256), (1, 2), calibration=DEFAULT_CONSTANTS)
+    >>> large = plane_methods((81, 81), [9] * 8, (64, 256, 256), (1, 2), calibration=DEFAULT_CONSTANTS)
+    >>> small.choice, large.choice
+    ('separable', 'fft')
+    """
+    from scipy.fft import next_fast_len
+
+    _check_backend(backend)
+    dims = _check_shape(shape)
+    dt = _check_dtype(dtype)
+    constants = load_calibration(backend) if calibration is None else calibration
+    k0, k1 = (int(k) for k in kernel_shape)
+    ranks = [int(r) for r in ranks]
+    item = np.result_type(dt, np.float32).itemsize
+    n = math.prod(dims)
+    passes = sum(ranks) * (2 + 2 * parts)
+    separable = {"macs_per_voxel": sum(ranks) * (2 * k0 + 2 * parts * k1), "bytes": passes * 2 * n * item,
+                 "note": f"{sum(ranks)} complex terms over {len(ranks)} kernels"}
+    padded = [next_fast_len(dims[a] + k - 1) for a, k in zip(axes, (k0, k1))]
+    plane = math.prod(padded)
+    planes = n // max(dims[axes[0]] * dims[axes[1]], 1)
+    transform = 2 * FFT_FACTOR * plane * math.log2(max(plane, 2)) * planes  # one complex 2-D FFT of every plane
+    work = transform * (1 + len(ranks)) + 6 * plane * planes * len(ranks)
+    fft = {"macs_per_voxel": work / n, "bytes": (2 + 3 * len(ranks)) * plane * planes * 2 * item,
+           "note": f"{len(ranks) + 1} complex FFTs of {'x'.join(map(str, padded))} planes"}
+    rows = []
+    for method, entry in (("separable", separable), ("fft", fft)):
+        entry["work"] = entry["macs_per_voxel"] * n
+        rows.append(MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]),
+                              _predict(entry, method, constants), note=entry["note"]))
+    choice = min(rows, key=lambda r: r.predicted_s).method
+    return MethodTable(tuple(rows), choice, f"complex {k0}x{k1} x{len(ranks)}", dims, str(dt),
+                       constants.get("source", "custom"))
 
 
 def gaussian_method(sigma, order=0, radius=None, length=None, backend="cpu"):

@@ -94,9 +94,10 @@ def test_simoncelli_bands_tile_the_spectrum_and_the_fft_matches_numpys_complex_o
     h2 = ibsi.simoncelli_transfer(x.shape[1:], 1)
     np.testing.assert_allclose(two_d, np.fft.ifft2(np.fft.fft2(x) * h2).real, atol=1e-12)
 
+@pytest.mark.parametrize("method", ["fft", "separable"])
 @pytest.mark.parametrize("response, pooling, mode", [("modulus", "max", "reflect"), ("real", "mean", "constant"),
                                                       ("imaginary", "max", "nearest"), ("imaginary", "sum", "wrap")])
-def test_gabor_orientations_planes_and_parts_match_direct_convolution(response, pooling, mode):
+def test_gabor_orientations_planes_and_parts_match_direct_convolution(response, pooling, mode, method):
     """Oracle: scipy.ndimage.convolve of each plane with the real and imaginary kernels, one
     orientation at a time, pooled by NumPy (sep3d shares conjugate orientations and FFTs)."""
     from scipy import ndimage
@@ -104,7 +105,7 @@ def test_gabor_orientations_planes_and_parts_match_direct_convolution(response, 
     x = np.random.default_rng(8).normal(size=(7, 12, 13))
     spacing = (1.5, 1.0, 0.8)
     got = ibsi.gabor(x, 1.6, 2.5, gamma=0.7, theta_step=45, planes="orthogonal", pooling=pooling,
-                     response=response, spacing=spacing, truncate=2.0, mode=mode)
+                     response=response, spacing=spacing, truncate=2.0, mode=mode, method=method, rtol=1e-9)
     part = {"modulus": np.abs, "real": np.real, "imaginary": np.imag}[response]
     planes = []
     for axes in [(1, 2), (0, 2), (0, 1)]:
@@ -116,7 +117,19 @@ def test_gabor_orientations_planes_and_parts_match_direct_convolution(response, 
             responses.append(part(ndimage.convolve(x, k.real, mode=mode) + 1j * ndimage.convolve(x, k.imag, mode=mode)))
         stack = np.stack(responses)
         planes.append({"max": stack.max(0), "mean": stack.mean(0), "sum": stack.sum(0)}[pooling])
-    np.testing.assert_allclose(got, np.mean(planes, axis=0), atol=1e-10)
+    np.testing.assert_allclose(got, np.mean(planes, axis=0), atol=1e-8)
+
+
+def test_gabor_terms_reach_their_accuracy_with_few_terms():
+    """Oracle: the kernel itself (numpy outer products); gamma = 1 and axis-aligned kernels are rank 1."""
+    for gamma, theta, rank in [(1.0, 30, 1), (1.5, 0, 1), (1.5, 90, 1), (1.5, 45, None)]:
+        k = ibsi.gabor_kernel(5.0, 2.0, gamma, np.radians(theta))
+        for rtol in (1e-2, 1e-4, 1e-6):
+            terms = ibsi.gabor_terms(k, rtol)
+            approx = sum(np.outer(c, r) for c, r in terms)
+            assert np.linalg.norm(approx - k) <= rtol * np.linalg.norm(k) * (1 + 1e-9)
+            assert rank is None or len(terms) == rank
+            assert len(terms) < 12
 
 
 def test_gabor_kernel_is_ibsis_formula_on_the_grid():
@@ -218,6 +231,7 @@ def test_wavelet_kernels_are_pywavelets_taps_dilated_at_level_two():
     (lambda x: ibsi.gabor(x, 2.0, 3.0, planes="coronal"), ValueError, "`planes` must be one of"),
     (lambda x: ibsi.gabor(x[0, 0], 2.0, 3.0), ValueError, "`image` must have at least 2 axes"),
     (lambda x: ibsi.gabor(x, 2.0, 3.0, mode="periodic"), ValueError, "`mode` must be one of"),
+    (lambda x: ibsi.gabor(x, 2.0, 3.0, method="direct"), ValueError, "`method` must be one of"),
     (lambda x: ibsi.simoncelli(x, 0), ValueError, "`level` must be an int >= 1"),
     (lambda x: ibsi.simoncelli(x, 1, mode="periodic"), ValueError, "`mode` must be one of"),
     (lambda x: ibsi.riesz(x, (1, 0, 0, 0), sigma=1.0), ValueError, "`order` must be 2 or 3 ints"),
