@@ -35,7 +35,7 @@ from . import filters
 from ._validate import check_positive
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
-           "rotations", "gabor_kernel", "gabor_terms", "GABOR_METHODS", "mean", "log", "laws", "wavelet", "gabor",
+           "rotations", "rotation_mean_terms", "gabor_kernel", "gabor_terms", "GABOR_METHODS", "mean", "log", "laws", "wavelet", "gabor",
            "RIESZ_BASES", "ibsi_frequencies",
            "simoncelli_transfer", "riesz_transfer", "log_transfer", "simoncelli", "riesz"]
 
@@ -122,6 +122,19 @@ def wavelet_kernels(wavelet, band, level=1):
     return kernels
 
 
+def _rotation_group(n):
+    """The right-angle rotations of an n-D (n = 2, 3) grid as ``(perm, signs)``: axis j of the
+    rotated kernel is axis ``perm[j]`` of the original, reversed where ``signs[j] < 0``."""
+    group = []
+    for perm in itertools.permutations(range(n)):
+        for signs in itertools.product((1, -1), repeat=n):
+            matrix = np.zeros((n, n))
+            matrix[np.arange(n), perm] = signs
+            if round(np.linalg.det(matrix)) == 1:  # a rotation, not a reflection
+                group.append((perm, signs))
+    return group
+
+
 def rotations(kernels):
     """The distinct right-angle rotations of a separable kernel, as per-axis 1-D kernels.
 
@@ -136,18 +149,73 @@ def rotations(kernels):
     if n not in (2, 3):
         raise ValueError(f"`kernels` must hold 2 or 3 kernels; got {n}")
     found, seen = [], set()
-    for perm in itertools.permutations(range(n)):
-        for signs in itertools.product((1, -1), repeat=n):
-            matrix = np.zeros((n, n))
-            matrix[np.arange(n), perm] = signs
-            if round(np.linalg.det(matrix)) != 1:  # a reflection, not a rotation
-                continue
-            rotated = tuple(kernels[p] if s > 0 else kernels[p][::-1] for p, s in zip(perm, signs))
-            key = tuple(k.tobytes() for k in rotated)
-            if key not in seen:
-                seen.add(key)
-                found.append(rotated)
+    for perm, signs in _rotation_group(n):
+        rotated = tuple(kernels[p] if s > 0 else kernels[p][::-1] for p, s in zip(perm, signs))
+        key = tuple(k.tobytes() for k in rotated)
+        if key not in seen:
+            seen.add(key)
+            found.append(rotated)
     return found
+
+
+def rotation_mean_terms(kernels):
+    """The mean of a separable kernel over its right-angle rotations, as a few separable terms.
+
+    Each 1-D kernel is its symmetric part plus its antisymmetric part (``k = s + a``; a
+    reversal flips the sign of ``a``). Expanding the 24 (or 4) rotated products and summing
+    them, equal products add up and opposite ones cancel: the mean of ``L, L, H`` wavelet
+    kernels is 3 terms of symmetric parts, that of ``H, H, H`` one term, and no kernel
+    needs more than 2 x 3! terms. Returns ``[(coefficient, (kernel per axis)), ...]``; the
+    mean-pooled response is the sum of the coefficient-weighted term responses (equal to
+    the mean of the responses to every rotation, :func:`rotations` giving each distinct
+    rotation the same multiplicity).
+    """
+    kernels = [np.asarray(k, dtype=np.float64) for k in kernels]
+    parts = []
+
+    def part_id(arr):
+        if not np.any(arr):
+            return None
+        for i, p in enumerate(parts):
+            if p.shape == arr.shape and np.array_equal(p, arr):
+                return i
+        parts.append(arr)
+        return len(parts) - 1
+
+    symmetric = [part_id(0.5 * (k + k[::-1])) for k in kernels]
+    antisymmetric = [part_id(0.5 * (k - k[::-1])) for k in kernels]
+    group = _rotation_group(len(kernels))
+    totals = {}
+    for perm, signs in group:
+        for choice in itertools.product((0, 1), repeat=len(kernels)):  # 0: symmetric part, 1: antisymmetric
+            key, sign = [], 1
+            for axis, c in enumerate(choice):
+                pid = (antisymmetric if c else symmetric)[perm[axis]]
+                if pid is None:
+                    break
+                key.append(pid)
+                sign *= signs[axis] if c else 1
+            else:
+                totals[tuple(key)] = totals.get(tuple(key), 0) + sign
+    return [(total / len(group), tuple(parts[i] for i in key)) for key, total in totals.items() if total]
+
+
+def _signed_groups(rotated):
+    """`rotated` kernel tuples grouped by the tensor they make up to its sign:
+    ``[(kernels, {+1, -1} signs present), ...]`` (a reversed antisymmetric kernel negates
+    the response, so a rotation and its negative need one convolution)."""
+    groups = {}
+    for kernels in rotated:
+        canonical, sign = [], 1
+        for k in kernels:
+            first = k[np.flatnonzero(k)[0]] if np.any(k) else 1.0
+            flip = -1 if first < 0 else 1
+            canonical.append(flip * k + 0.0)  # + 0.0: no negative zeros in the key
+            sign *= flip
+        key = tuple(c.tobytes() for c in canonical)
+        entry = groups.setdefault(key, (tuple(canonical), set()))
+        entry[1].add(sign)
+    return list(groups.values())
 
 
 def _check_pooling(pooling):
@@ -180,11 +248,53 @@ def _pool(responses, pooling):
     return pool
 
 
+def _convolve_sum(image, terms, mode, cval, backend):
+    """The sum of coefficient-weighted separable convolutions, as one plan (leading passes shared)."""
+    from ._validate import check_modes_on_axes
+    from .filters import run_plan
+    from .kernels import FIR
+    from .plan import FilterPlan, Output, Term
+
+    n = np.ndim(image)
+    axes = tuple(range(n - len(terms[0][1]), n))
+    out_terms = []
+    for coefficient, kernels in terms:
+        ops = [None] * n
+        for axis, k in zip(axes, kernels):
+            ops[axis] = FIR(np.ascontiguousarray(k[::-1]))  # convolution kernel -> correlation taps
+        out_terms.append(Term(float(coefficient), tuple(ops)))
+    plan = FilterPlan((Output(tuple(out_terms)),), check_modes_on_axes(mode, axes, n), float(cval), None,
+                      "rotation mean", axes)
+    return run_plan(plan, image, backend=backend)
+
+
 def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
-    """The response, or the rotated responses pooled as they are produced."""
+    """The response, or its pooling over the right-angle rotations of the kernel.
+
+    Mean and sum pooling are linear: one plan of the few terms :func:`rotation_mean_terms`
+    leaves (sum = mean x the number of distinct rotations). Max and min pool the
+    distinct rotated responses as they are produced, a rotation and its negative (a
+    reversed antisymmetric kernel) from one convolution: ``max(r, -r) = |r|``.
+    """
     if not rotation_invariant:
         return _convolve(image, kernels, mode, cval, backend)
-    return _pool((_convolve(image, ks, mode, cval, backend) for ks in rotations(kernels)), pooling)
+    if pooling in ("mean", "sum"):
+        terms = rotation_mean_terms(kernels)
+        scale = 1.0 if pooling == "mean" else float(len(rotations(kernels)))
+        if not terms:  # every rotation cancels another
+            return _convolve(image, [np.zeros(1)] * len(kernels), mode, cval, backend)
+        return _convolve_sum(image, [(c * scale, ks) for c, ks in terms], mode, cval, backend)
+
+    def responses():
+        for canonical, signs in _signed_groups(rotations(kernels)):
+            response = _convolve(image, canonical, mode, cval, backend)
+            if len(signs) == 2:
+                response = abs(response) if pooling == "max" else -abs(response)
+            elif signs == {-1}:
+                response = -response
+            yield response
+
+    return _pool(responses(), pooling)
 
 
 def _check_dimensions(image, dimensions):
@@ -600,74 +710,87 @@ def ibsi_frequencies(shape):
     return grids
 
 
+def _coordinates(shape, indices):
+    """IBSI's frequency coordinates of the DFT samples `indices` (one integer array per axis;
+    all of them when None)."""
+    grids = ibsi_frequencies(shape)
+    return grids if indices is None else [g[np.asarray(i)] for g, i in zip(grids, indices)]
+
+
+def _along(values, axis, nd):
+    return np.reshape(values, [-1 if a == axis else 1 for a in range(nd)])
+
+
 def _radial(grids):
     """The Euclidean norm of the broadcast frequency coordinates `grids`."""
     nd = len(grids)
-    squares = sum(np.reshape(g * g, [-1 if a == i else 1 for a in range(nd)]) for i, g in enumerate(grids))
-    return np.sqrt(squares)
+    return np.sqrt(sum(_along(g * g, a, nd) for a, g in enumerate(grids)))
 
 
-def simoncelli_transfer(shape, level=1):
+def simoncelli_transfer(shape, level=1, indices=None):
     """Simoncelli's band-pass on IBSI's frequency grid (:func:`ibsi_frequencies`) of `shape`.
 
     ``cos(pi / 2 * log2(2 nu / nu_max))`` for ``nu_max / 4 <= nu <= nu_max``, 0 elsewhere,
     with ``nu_max = 2 ** (1 - level)``: level 1 is the band just under the Nyquist
-    frequency, each further level the band an octave lower.
+    frequency, each further level the band an octave lower. `indices` (one integer array
+    per axis) restricts it to those DFT samples.
     """
     (level,) = _check_level(level)
     nu_max = 2.0 ** (1 - level)
-    nu = _radial(ibsi_frequencies(shape))
+    nu = _radial(_coordinates(shape, indices))
     band = (nu >= nu_max / 4) & (nu <= nu_max)
     out = np.zeros(nu.shape)
     out[band] = np.cos(0.5 * math.pi * np.log2(2.0 * nu[band] / nu_max))
     return out
 
 
-def riesz_transfer(shape, order):
+def riesz_transfer(shape, order, indices=None):
     """The Riesz transform of `order` (one int per axis of `shape`, array order) on IBSI's grid.
 
     ``(-i)^L sqrt(L! / prod(l_a!)) prod(nu_a^l_a) / |nu|^L`` with ``L = sum(order)``
-    (0 where ``|nu| = 0``).
+    (0 where ``|nu| = 0``); `indices` as :func:`simoncelli_transfer`.
     """
-    grids = ibsi_frequencies(shape)
+    grids = _coordinates(shape, indices)
     total = int(sum(order))
     scale = (-1j) ** total * math.sqrt(math.factorial(total) / math.prod(math.factorial(int(o)) for o in order))
     nd = len(shape)
     out = np.full(tuple(len(g) for g in grids), scale, dtype=np.complex128)
     for a, (g, o) in enumerate(zip(grids, order)):
         if o:
-            out = out * np.reshape(g ** int(o), [-1 if i == a else 1 for i in range(nd)])
+            out = out * _along(g ** int(o), a, nd)
     nu = _radial(grids) ** total
     return np.divide(out, nu, out=np.zeros_like(out), where=nu > 0)
 
 
-def log_transfer(shape, sigma, truncate=4.0):
+def log_transfer(shape, sigma, truncate=4.0, indices=None):
     """The DFT of IBSI's sampled LoG kernel (:func:`log`) on a periodic grid of `shape`.
 
     `sigma` in voxels per axis; each axis' sampled Gaussian and second derivative, cut off
     at ``ceil(truncate * sigma)``, are wrapped onto the grid with their centre at index 0
     and transformed in 1-D; the 3-D transform is the sum over axes of the outer products
-    (the kernel is a sum of separable terms). Real: the kernel is symmetric.
+    (the kernel is a sum of separable terms). Real: the kernel is symmetric. `indices` as
+    :func:`simoncelli_transfer`.
     """
     from .kernels import gaussian_taps
 
     nd = len(shape)
     smooth, second = [], []
-    for n, s in zip(shape, sigma):
+    for axis, (n, s) in enumerate(zip(shape, sigma)):
         radius = int(math.ceil(float(truncate) * s - 1e-9))
         positions = np.arange(-radius, radius + 1) % n
         spectra = []
         for order in (0, 2):
             wrapped = np.zeros(n)
             np.add.at(wrapped, positions, gaussian_taps(s, order, radius))
-            spectra.append(np.fft.fft(wrapped).real)
+            spectrum = np.fft.fft(wrapped).real
+            spectra.append(spectrum if indices is None else spectrum[np.asarray(indices[axis])])
         smooth.append(spectra[0])
         second.append(spectra[1])
     total = 0.0
     for a in range(nd):
         term = 1.0
         for b in range(nd):
-            term = term * np.reshape(second[b] if a == b else smooth[b], [-1 if i == b else 1 for i in range(nd)])
+            term = term * _along(second[b] if a == b else smooth[b], b, nd)
         total = total + term
     return total
 
@@ -679,7 +802,7 @@ def _check_level(level):
 
 
 def _fourier_filter(image, transfer, dimensions, mode, cval, pad=None):
-    """The real part of the response to the transfer function `transfer(shape)` on the last axes.
+    """The real part of the response to the transfer function `transfer(shape, indices)` on the last axes.
 
     The boundary is honoured by padding before the FFT: nothing for periodic modes, else
     half of each filtered axis on both sides (at least `pad` voxels), so that the filter's
@@ -698,7 +821,7 @@ def _fourier_block(image, transfer, dimensions, mode, cval, pad):
 
     source = np.asarray(image)
     dtype = np.float64 if source.dtype == np.float64 else np.float32
-    data = source.astype(np.float64, copy=False)
+    data = source.astype(dtype, copy=False)  # float32 FFTs for float32 data: ~1e-6 of the range
     nd = data.ndim
     axes = tuple(range(nd - dimensions, nd))
     widths = [(0, 0)] * nd
@@ -709,10 +832,12 @@ def _fourier_block(image, transfer, dimensions, mode, cval, pad):
         kwargs = {"constant_values": cval} if _NP_PAD[mode] == "constant" else {}
         data = np.pad(data, widths, mode=_NP_PAD[mode], **kwargs)
     shape = tuple(data.shape[a] for a in axes)
-    response = transfer(shape)
-    # Re(ifft(X H)) = ifft(X (H + conj(H(-k))) / 2) for a real image: a real FFT with the Hermitian part of H.
-    mirrored = np.conj(np.roll(np.flip(response), 1, axis=tuple(range(dimensions))))
-    hermitian = 0.5 * (response + mirrored)[..., : shape[-1] // 2 + 1]
+    # Re(ifft(X H)) = ifft(X (H(k) + conj(H(-k))) / 2) for a real image: a real FFT with the
+    # Hermitian part of H, evaluated on the half spectrum the real FFT keeps.
+    half = [np.arange(n) for n in shape[:-1]] + [np.arange(shape[-1] // 2 + 1)]
+    negative = [(-i) % n for i, n in zip(half, shape)]
+    hermitian = 0.5 * (transfer(shape, half) + np.conj(transfer(shape, negative)))
+    hermitian = hermitian.astype(np.complex128 if dtype == np.float64 else np.complex64)
     workers = get_num_threads()
     spectrum = fft.rfftn(data, axes=axes, workers=workers)
     spectrum *= hermitian
@@ -743,7 +868,8 @@ def simoncelli(image, level=1, *, dimensions=3, mode="reflect", cval=0.0):
     """
     _check_dimensions(image, dimensions)
     (level,) = _check_level(level)
-    return _fourier_filter(image, lambda shape: simoncelli_transfer(shape, level), dimensions, mode, cval)
+    return _fourier_filter(image, lambda shape, indices: simoncelli_transfer(shape, level, indices), dimensions,
+                           mode, cval)
 
 
 def riesz(image, order, *, base="log", sigma=None, spacing=None, truncate=4.0, level=1, dimensions=3,
@@ -783,8 +909,8 @@ def riesz(image, order, *, base="log", sigma=None, spacing=None, truncate=4.0, l
     if base == "simoncelli":
         (level,) = _check_level(level)
 
-        def transfer(shape):
-            return simoncelli_transfer(shape, level) * riesz_transfer(shape, array_order)
+        def transfer(shape, indices):
+            return simoncelli_transfer(shape, level, indices) * riesz_transfer(shape, array_order, indices)
 
         return _fourier_filter(image, transfer, dimensions, mode, cval)
     if base != "log":
@@ -796,7 +922,7 @@ def riesz(image, order, *, base="log", sigma=None, spacing=None, truncate=4.0, l
     voxels = [sigma / s for s in spacing]
     reach = max(int(math.ceil(float(truncate) * v - 1e-9)) for v in voxels)
 
-    def transfer(shape):
-        return log_transfer(shape, voxels, truncate) * riesz_transfer(shape, array_order)
+    def transfer(shape, indices):
+        return log_transfer(shape, voxels, truncate, indices) * riesz_transfer(shape, array_order, indices)
 
     return _fourier_filter(image, transfer, dimensions, mode, cval, pad=reach)
