@@ -35,7 +35,8 @@ from . import filters
 from ._validate import check_positive
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
-           "rotations", "rotation_mean_terms", "gabor_kernel", "gabor_terms", "GABOR_METHODS", "mean", "log", "laws", "wavelet", "gabor",
+           "rotations", "rotation_mean_terms", "separable_sum_terms", "wavelet_stages",
+           "gabor_kernel", "gabor_terms", "GABOR_METHODS", "mean", "log", "laws", "wavelet", "gabor",
            "RIESZ_BASES", "ibsi_frequencies",
            "simoncelli_transfer", "riesz_transfer", "log_transfer", "simoncelli", "riesz"]
 
@@ -122,6 +123,32 @@ def wavelet_kernels(wavelet, band, level=1):
     return kernels
 
 
+def wavelet_stages(wavelet, band, level=1):
+    """The undecimated transform's passes, level by level: per level, per axis ``(z, y, x)``.
+
+    Level ``j < level`` is the low-pass dilated by ``2**(j-1)`` on every axis; the last
+    level is the band's filters (``L``/``H`` per axis from x) dilated by ``2**(level-1)``.
+    Each is odd and centred (the taps' sample ``len // 2`` at the middle). The boundary
+    applies at every level, as IBSI (and MIRP) compute the transform from the previous
+    level's image: that differs from one pass of the composite kernel
+    (:func:`wavelet_kernels`) near the edges except for periodic boundaries.
+    """
+    wavelet_kernels(wavelet, band, level)  # validates the arguments
+    import pywt
+
+    w = pywt.Wavelet(wavelet)
+    stages = []
+    for j in range(1, level + 1):
+        per_axis = []
+        for letter in reversed(band.upper()):
+            taps = np.asarray(w.dec_lo if (j < level or letter == "L") else w.dec_hi, float)
+            step = np.zeros(taps.size * 2 ** (j - 1))
+            step[::2 ** (j - 1)] = taps
+            per_axis.append(_centred(step, step.size // 2))
+        stages.append(per_axis)
+    return stages
+
+
 def _rotation_group(n):
     """The right-angle rotations of an n-D (n = 2, 3) grid as ``(perm, signs)``: axis j of the
     rotated kernel is axis ``perm[j]`` of the original, reversed where ``signs[j] < 0``."""
@@ -150,7 +177,7 @@ def rotations(kernels):
         raise ValueError(f"`kernels` must hold 2 or 3 kernels; got {n}")
     found, seen = [], set()
     for perm, signs in _rotation_group(n):
-        rotated = tuple(kernels[p] if s > 0 else kernels[p][::-1] for p, s in zip(perm, signs))
+        rotated = _rotate(kernels, perm, signs)
         key = tuple(k.tobytes() for k in rotated)
         if key not in seen:
             seen.add(key)
@@ -158,46 +185,62 @@ def rotations(kernels):
     return found
 
 
+def separable_sum_terms(weighted):
+    """``sum(w * outer(k_z, k_y, k_x))`` over ``(w, kernels)`` pairs, as few separable terms.
+
+    Each 1-D kernel is split into its symmetric and antisymmetric parts (``k = s + a``;
+    reversing a kernel flips the sign of ``a``). Expanding every product over the parts,
+    equal products add up and opposite ones cancel. Returns ``[(coefficient, kernels),
+    ...]``, the kernels being parts of the given ones.
+    """
+    parts = []
+
+    def part_id(arr):  # (index of +-arr in parts, the sign), or None for a zero part
+        if not np.any(arr):
+            return None
+        sign = 1.0 if arr[np.flatnonzero(arr)[0]] > 0 else -1.0
+        arr = sign * arr + 0.0
+        for i, p in enumerate(parts):
+            if p.shape == arr.shape and np.array_equal(p, arr):
+                return i, sign
+        parts.append(arr)
+        return len(parts) - 1, sign
+
+    totals = {}
+    for weight, kernels in weighted:
+        split = [(part_id(0.5 * (k + k[::-1])), part_id(0.5 * (k - k[::-1]))) for k in kernels]
+        for choice in itertools.product((0, 1), repeat=len(kernels)):
+            key, coefficient = [], float(weight)
+            for (sym, anti), c in zip(split, choice):
+                found = anti if c else sym
+                if found is None:
+                    break
+                key.append(found[0])
+                coefficient *= found[1]
+            else:
+                totals[tuple(key)] = totals.get(tuple(key), 0.0) + coefficient
+    scale = max((abs(w) for w, _ in weighted), default=1.0)
+    return [(total, tuple(parts[i] for i in key)) for key, total in totals.items() if abs(total) > 1e-12 * scale]
+
+
 def rotation_mean_terms(kernels):
     """The mean of a separable kernel over its right-angle rotations, as a few separable terms.
 
-    Each 1-D kernel is its symmetric part plus its antisymmetric part (``k = s + a``; a
-    reversal flips the sign of ``a``). Expanding the 24 (or 4) rotated products and summing
-    them, equal products add up and opposite ones cancel: the mean of ``L, L, H`` wavelet
-    kernels is 3 terms of symmetric parts, that of ``H, H, H`` one term, and no kernel
-    needs more than 2 x 3! terms. Returns ``[(coefficient, (kernel per axis)), ...]``; the
+    :func:`separable_sum_terms` of the 24 (or 4) rotated kernels: the mean of ``L, L, H``
+    wavelet kernels is 3 terms of symmetric parts, that of ``H, H, H`` one term, a kernel
+    with an antisymmetric factor none (its rotations come in +- pairs), and no kernel needs
+    more than 2 x 3! terms. Returns ``[(coefficient, (kernel per axis)), ...]``; the
     mean-pooled response is the sum of the coefficient-weighted term responses (equal to
     the mean of the responses to every rotation, :func:`rotations` giving each distinct
     rotation the same multiplicity).
     """
     kernels = [np.asarray(k, dtype=np.float64) for k in kernels]
-    parts = []
-
-    def part_id(arr):
-        if not np.any(arr):
-            return None
-        for i, p in enumerate(parts):
-            if p.shape == arr.shape and np.array_equal(p, arr):
-                return i
-        parts.append(arr)
-        return len(parts) - 1
-
-    symmetric = [part_id(0.5 * (k + k[::-1])) for k in kernels]
-    antisymmetric = [part_id(0.5 * (k - k[::-1])) for k in kernels]
     group = _rotation_group(len(kernels))
-    totals = {}
-    for perm, signs in group:
-        for choice in itertools.product((0, 1), repeat=len(kernels)):  # 0: symmetric part, 1: antisymmetric
-            key, sign = [], 1
-            for axis, c in enumerate(choice):
-                pid = (antisymmetric if c else symmetric)[perm[axis]]
-                if pid is None:
-                    break
-                key.append(pid)
-                sign *= signs[axis] if c else 1
-            else:
-                totals[tuple(key)] = totals.get(tuple(key), 0) + sign
-    return [(total / len(group), tuple(parts[i] for i in key)) for key, total in totals.items() if total]
+    return separable_sum_terms([(1.0 / len(group), _rotate(kernels, perm, signs)) for perm, signs in group])
+
+
+def _rotate(kernels, perm, signs):
+    return tuple(kernels[p] if s > 0 else kernels[p][::-1] for p, s in zip(perm, signs))
 
 
 def _signed_groups(rotated):
@@ -435,7 +478,101 @@ def wavelet(image, wavelet, band, *, level=1, rotation_invariant=False, pooling=
     kernels = wavelet_kernels(wavelet, band, level)
     _check_dimensions(image, len(kernels))
     _check_pooling(pooling)
-    return _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend)
+    if level == 1 or mode in ("wrap", "grid-wrap"):  # one pass of the composite kernel is exact
+        return _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend)
+    return _staged_pooled(image, wavelet_stages(wavelet, band, level), rotation_invariant, pooling, mode, cval,
+                          backend)
+
+
+def _staged_rotation_mean(image, stages, scale, mode, cval, backend):
+    """`scale` x the mean over the rotations of a staged separable response, as a few operator terms.
+
+    Along one axis the stages form a linear operator ``T`` (passes with the boundary in
+    between) and the reversed stages ``T'``; a rotation puts ``T`` or ``T'`` of some axis on
+    each axis. With ``S = T + T'`` and ``A = T - T'`` (``T = (S + A) / 2``, ``T' = (S - A) / 2``)
+    the mean over the group expands, as :func:`separable_sum_terms` does for kernels, into
+    a few products of ``S`` and ``A`` per axis (one for ``HHH``, three for ``LLH``): each
+    costs two runs of the stages per axis, instead of a run per rotation.
+    """
+    n = len(stages[0])
+    sequences, ids = [], []
+    for axis in range(n):
+        sequence = tuple(stage[axis] for stage in stages)
+        key = tuple(k.tobytes() for k in sequence)
+        known = [i for i, other in enumerate(sequences) if tuple(k.tobytes() for k in other) == key]
+        if not known:
+            sequences.append(sequence)
+        ids.append(known[0] if known else len(sequences) - 1)
+    symmetric = [all(np.array_equal(k, k[::-1]) for k in sequence) for sequence in sequences]
+    group = _rotation_group(n)
+    totals = {}
+    for perm, signs in group:
+        for choice in itertools.product((0, 1), repeat=n):  # 0: S, 1: A on each axis
+            if any(c and symmetric[ids[perm[j]]] for j, c in enumerate(choice)):
+                continue  # A = 0 for a symmetric sequence
+            key = tuple((ids[perm[j]], c) for j, c in enumerate(choice))
+            sign = math.prod(signs[j] for j, c in enumerate(choice) if c)
+            totals[key] = totals.get(key, 0.0) + sign * scale / (len(group) * 2 ** n)
+    axes = range(np.ndim(image) - n, np.ndim(image))
+
+    def along(data, axis, sequence, reverse):  # the stages along one axis, each pass with the boundary
+        for k in sequence:
+            taps = [None] * np.ndim(data)
+            taps[axis] = k if reverse else k[::-1]  # correlation taps of the (reversed) kernel
+            data = filters.separable(data, taps, mode=mode, cval=cval, backend=backend)
+        return data
+
+    total = None
+    for key, coefficient in totals.items():
+        if abs(coefficient) < 1e-15:
+            continue
+        out = image
+        for axis, (sid, c) in zip(axes, key):
+            forward, backward = along(out, axis, sequences[sid], False), along(out, axis, sequences[sid], True)
+            out = forward - backward if c else forward + backward
+        out = coefficient * out
+        total = out if total is None else total + out
+    if total is None:
+        return _convolve(image, [np.zeros(1)] * n, mode, cval, backend)
+    return total
+
+
+def _staged_pooled(image, stages, rotation_invariant, pooling, mode, cval, backend):
+    """A response made of successive separable passes (each with the boundary), pooled over rotations.
+
+    A rotation turns every stage alike. Rotations whose leading stages agree share them
+    (one filtered image per distinct leading stages); over each such group a mean or sum
+    is one plan of :func:`separable_sum_terms` of the last stages, a max or min pools
+    the last stages' responses as they come.
+    """
+    n = len(stages[0])
+    group = _rotation_group(n) if rotation_invariant else [(tuple(range(n)), (1,) * n)]
+    distinct = {}
+    for perm, signs in group:
+        rotated = [_rotate(stage, perm, signs) for stage in stages]
+        distinct.setdefault(tuple(k.tobytes() for stage in rotated for k in stage), rotated)
+    leading = {}
+    for rotated in distinct.values():
+        key = tuple(k.tobytes() for stage in rotated[:-1] for k in stage)
+        leading.setdefault(key, (rotated[:-1], []))[1].append(rotated[-1])
+
+    def filtered(pre):
+        out = image
+        for stage in pre:
+            out = _convolve(out, stage, mode, cval, backend)
+        return out
+
+    if rotation_invariant and pooling in ("mean", "sum"):
+        scale = 1.0 if pooling == "mean" else float(len(distinct))
+        return _staged_rotation_mean(image, stages, scale, mode, cval, backend)
+
+    def responses():
+        for pre, finals in leading.values():
+            base = filtered(pre)
+            for final in finals:
+                yield _convolve(base, final, mode, cval, backend)
+
+    return _pool(responses(), pooling)
 
 
 def gabor_kernel(sigma, wavelength, gamma=1.0, theta=0.0, *, spacing=(1.0, 1.0), truncate=4.0):

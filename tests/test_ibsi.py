@@ -171,6 +171,9 @@ ROTATED_FILTERS = {
     "coif1 HHL": lambda x, **kw: ibsi.wavelet(x, "coif1", "HHL", mode="wrap", **kw),
     "db2 LHH level 2": lambda x, **kw: ibsi.wavelet(x, "db2", "LHH", level=2, mode="wrap", **kw),
     "haar HHH level 2": lambda x, **kw: ibsi.wavelet(x, "haar", "HHH", level=2, mode="wrap", **kw),
+    # a boundary at every level (not periodic): the stages run one after the other
+    "db3 LLH level 2 reflect": lambda x, **kw: ibsi.wavelet(x, "db3", "LLH", level=2, mode="reflect", **kw),
+    "coif1 HLH level 3 reflect": lambda x, **kw: ibsi.wavelet(x, "coif1", "HLH", level=3, mode="reflect", **kw),
 }
 
 
@@ -212,6 +215,30 @@ def test_in_plane_rotation_invariance_equals_pooling_over_rotated_slices(name, p
     got = run(x, rotation_invariant=True, pooling=pooling)
     ref = stack.max(0) if pooling == "max" else np.mean(list({r.round(12).tobytes(): r for r in stack}.values()), 0)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(stack).max())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "constant", "wrap"])
+@pytest.mark.parametrize("wavelet, band, level", [("db3", "HHH", 2), ("db2", "LHL", 3), ("coif1", "HL", 2)])
+def test_wavelet_levels_apply_the_boundary_level_by_level(wavelet, band, level, mode):
+    """Oracle: scipy.ndimage.convolve1d, one level after the other, every level extended by
+    the boundary (IBSI's undecimated transform, as MIRP computes it): the low-pass dilated
+    by 2**(j-1) at each level below `level`, then the band's filters dilated by 2**(level-1)."""
+    import pywt
+    from scipy import ndimage
+
+    w = pywt.Wavelet(wavelet)
+    x = np.random.default_rng(4).normal(size=(9, 30, 34))
+    ref = x.copy()
+    axes = list(range(3 - len(band), 3))
+    for j in range(1, level + 1):
+        for axis, letter in zip(axes, band[::-1]):  # letters from x: the last axis first
+            taps = np.asarray(w.dec_lo if (j < level or letter == "L") else w.dec_hi)
+            taps = np.append(taps, [0.0] * (1 - taps.size % 2))  # odd: centred at the even taps' len // 2
+            dilated = np.zeros((taps.size - 1) * 2 ** (j - 1) + 1)
+            dilated[::2 ** (j - 1)] = taps
+            ref = ndimage.convolve1d(ref, dilated, axis=axis, mode=mode)
+    got = ibsi.wavelet(x, wavelet, band, level=level, mode=mode)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
 
 
 def test_a_rotation_mean_is_a_few_terms():
