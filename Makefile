@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, pip, no GPU):
 #   make demo   -- create/refresh .venv, install sep3d (with PyRadiomics), run the demo, the CT
 #                  filter-bank pipeline (pipelines/ct-filter-bank.yaml) and the CT radiomics
-#                  pipeline (pipelines/ct-radiomics.yaml) on the sample data, then the hyperspectral
+#                  pipeline (pipelines/ct-radiomics.yaml) and IBSI 2's filters as PyRadiomics image
+#                  types (pipelines/ibsi2-radiomics.yaml) on the sample data, then the hyperspectral
 #                  scene pipeline (pipelines/hyperspectral.yaml) whole and in tiles
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
@@ -22,7 +23,7 @@ MUTATE_MINUTES ?= 30
 PYTHONS ?= 3.10 3.11 3.12 3.13
 PYTHONS_SUITE ?= full
 
-.PHONY: demo test test-pythons bench mutate clean
+.PHONY: demo test test-pythons bench bench-ibsi mutate clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,16 @@ bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_radiomics.py
 	$(PY) benchmarks/bench_hyperspectral.py
 	$(PY) benchmarks/bench_spectral.py
+
+# IBSI 2 filters against MIRP, which runs in its own venv (its pins may clash with sep3d's).
+.venvs/mirp/.stamp:
+	$(PYTHON) -m venv .venvs/mirp
+	.venvs/mirp/bin/python -m pip install --quiet mirp
+	touch $@
+
+bench-ibsi: $(VENV)/.stamp-test .venvs/mirp/.stamp
+	$(PY) benchmarks/bench_ibsi.py --mirp-python .venvs/mirp/bin/python
+	$(PY) benchmarks/bench_ibsi.py --mirp-python .venvs/mirp/bin/python --case lung1 --repeats 1
 
 clean:
 	rm -rf $(VENV) .venvs demo-output .mutate

@@ -456,3 +456,53 @@ def test_xarray_accessor_names_bad_dims():
         da.sep3d.ibsi.mean(3, dims=("z", "t"))
     with pytest.raises(ValueError, match="`units` must be one of"):
         da.sep3d.ibsi.log(1.0, units="mm")
+
+
+@pytest.mark.parametrize("name, call", [
+    ("mean", lambda x: ibsi.mean(x, 3)),
+    ("log", lambda x: ibsi.log(x, 1.0)),
+    ("laws max", lambda x: ibsi.laws(x, "E5L5S5", rotation_invariant=True, energy=True)),
+    ("wavelet mean level 2", lambda x: ibsi.wavelet(x, "db2", "LLH", level=2, rotation_invariant=True)),
+    ("wavelet max level 2", lambda x: ibsi.wavelet(x, "db2", "LLH", level=2, rotation_invariant=True,
+                                                   pooling="max")),
+    ("gabor fft", lambda x: ibsi.gabor(x, 1.0, 2.0, gamma=0.5, theta_step=90, method="fft")),
+    ("gabor separable", lambda x: ibsi.gabor(x, 1.0, 2.0, gamma=0.5, theta_step=90, method="separable")),
+    ("simoncelli", lambda x: ibsi.simoncelli(x, 1)),
+    ("riesz", lambda x: ibsi.riesz(x, (0, 1, 1), sigma=1.0)),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_output_contract_and_input_left_alone(name, call, dtype):
+    x = (np.random.default_rng(9).normal(size=(7, 12, 11)) * 50).astype(dtype)
+    before = x.copy()
+    out = call(x)
+    assert type(out) is np.ndarray and out.shape == x.shape
+    assert out.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(x, before)
+
+
+def test_run_plan_checks_the_plan_against_the_image():
+    from sep3d.filters import plan_separable, run_plan
+
+    plan = plan_separable(3, [1.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="`plan` filters 3 axes; `image` has 2"):
+        run_plan(plan, np.zeros((4, 4)))
+    two = ibsi._gabor_plan(ibsi.gabor_terms(ibsi.gabor_kernel(1.0, 2.0, 0.5, 0.3)), (1, 2), 3,
+                           ("real", "imaginary"), "reflect", 0.0)
+    with pytest.raises(ValueError, match="`plan` has 2 results: pass stacked=True"):
+        run_plan(two, np.zeros((3, 8, 8)))
+    x = np.random.default_rng(2).normal(size=(3, 9, 10))
+    np.testing.assert_allclose(run_plan(plan, x), ndimage_correlate(x, [1.0, 2.0, 1.0]), atol=1e-12)
+
+
+def ndimage_correlate(x, taps):
+    from scipy import ndimage
+
+    for axis in range(x.ndim):
+        x = ndimage.correlate1d(x, taps, axis=axis, mode="reflect")
+    return x
+
+
+def test_ibsi2_run_rejects_a_bad_phase(tmp_path):
+    with pytest.raises(ValueError, match="`phase` must be one of"):
+        list(ibsi2.run(tmp_path, phase="3"))

@@ -105,6 +105,13 @@ def test_a_list_of_sigmas_or_sizes_yields_one_image_each_with_distinct_names():
     ("Sep3dRiesz", {"rieszOrder": [1, 0]}, "`rieszOrder` of Sep3dRiesz must be 3 ints"),
     ("Sep3dRiesz", {"rieszOrder": [1, 0, 0]}, "Sep3dRiesz needs `sigma`"),
     ("Sep3dRiesz", {"rieszOrder": [1, 0, 0], "rieszBase": "gabor"}, "`rieszBase` of Sep3dRiesz must be one of"),
+    ("Sep3dLaws", {}, "Sep3dLaws needs `lawsKernel`"),
+    ("Sep3dLaws", {"lawsKernel": "E5L5S5", "lawsDelta": -1}, "`lawsDelta` of Sep3dLaws must be an int >= 0"),
+    ("Sep3dLaws", {"lawsKernel": "E5L5S5", "rotationInvariant": 1}, "`rotationInvariant` of Sep3dLaws must be true"),
+    ("Sep3dGabor", {"sigma": [2.0], "gaborLambda": 3.0, "gaborThetaStep": 0}, "`gaborThetaStep` of Sep3dGabor must"),
+    ("Sep3dGabor", {"sigma": [], "gaborLambda": 3.0}, "`sigma` of Sep3dGabor must be a number or a non-empty list"),
+    ("Sep3dGabor", {"sigma": [-1.0], "gaborLambda": 3.0}, "`sigma` of Sep3dGabor must be a number > 0"),
+    ("Sep3dLoG", {"variant": "ibsi", "sigma": [1.0], "truncate": 0}, "`truncate` of Sep3dLoG must be a number > 0"),
 ])
 def test_bad_settings_name_the_image_type_and_the_setting(image_type, settings, match):
     image = sitk.GetImageFromArray(np.zeros((6, 6, 6), np.float32))
@@ -173,3 +180,11 @@ def test_phase2_2d_statistics_through_radiomics_feature_extractor(tmp_path):
                 off.append(f"{test_id} {tag}: {got:.4g} vs {value} +- {tol}")
     assert not off, off
     assert len(prefixes) == 7
+
+
+def test_a_3d_filter_on_a_2d_image_says_so():
+    image = sitk.GetImageFromArray(np.zeros((6, 6), np.float32))
+    with pytest.raises(ValueError, match="Sep3dMean: a 3-D filter needs a 3-D image; got 2-D"):
+        next(IMAGE_TYPES["Sep3dMean"](image, None, size=3))
+    out, _, _ = next(IMAGE_TYPES["Sep3dMean"](image, None, size=3, dimensions=2))
+    assert out.GetSize() == image.GetSize()

@@ -87,8 +87,15 @@ def test_params_schema_accepts_sep3d_keys_and_rejects_bad_values():
     # an unknown type fails PyRadiomics' image-type check, which lists the registered ones
     with pytest.raises(ValueError, match=r"^Image Type Sep3dNope is not recognized\. Available image types are "
                                          r"\[.*'Sep3dLoG', 'Sep3dWavelet', 'Sep3dGaussian', 'Sep3dGradient', "
-                                         r"'Sep3dDoG'\]$"):
+                                         r"'Sep3dDoG', 'Sep3dMean', 'Sep3dLaws', 'Sep3dGabor', 'Sep3dSimoncelli', "
+                                         r"'Sep3dRiesz'\]$"):
         featureextractor.RadiomicsFeatureExtractor({"imageType": {"Sep3dNope": {}}})
+    # IBSI 2 settings: their enums are in the schema too (IBSI boundary names, not scipy's)
+    with pytest.raises(SchemaError, match=r"Enum 'reflect' does not exist\. Path: '/imageType/Sep3dMean/boundary'"):
+        featureextractor.RadiomicsFeatureExtractor({"imageType": {"Sep3dMean": {"size": 3, "boundary": "reflect"}}})
+    with pytest.raises(SchemaError, match=r"Enum 'coronal' does not exist\. Path: '/imageType/Sep3dGabor/gaborPlanes'"):
+        featureextractor.RadiomicsFeatureExtractor({"imageType": {"Sep3dGabor": {"sigma": [1.0], "gaborLambda": 2.0,
+                                                                                 "gaborPlanes": "coronal"}}})
 
 
 def test_features_match_the_builtin_types_in_one_extraction(parity_case):

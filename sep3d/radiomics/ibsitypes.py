@@ -9,8 +9,8 @@ The settings, common to every IBSI type:
 ``dimensions``
     3 (default) or 2: in-plane, each axial slice on its own.
 ``backend``
-    The engine of the separable filters ('auto', 'cpu', 'numpy', 'cuda'); Gabor,
-    Simoncelli and Riesz run by FFT on the CPU.
+    The engine of the separable filters ('auto', 'cpu', 'numpy', 'cuda'; Gabor's
+    separable terms included); FFTs (Gabor's, Simoncelli, Riesz) run on the CPU.
 
 and per type:
 
@@ -182,7 +182,7 @@ def getSep3dLawsImage(inputImage, inputMask, **kwargs):
 def getSep3dGaborImage(inputImage, inputMask, **kwargs):
     """IBSI's Gabor filter per ``sigma`` (mm): ``sep3d-ibsi-gabor-sigma-<s>-lambda-<l>-gamma-<g>-...``."""
     settings = _Settings("Sep3dGabor", kwargs)
-    mode, dimensions, _ = settings.common(inputImage)
+    mode, dimensions, backend = settings.common(inputImage)
     sigmas = settings.numbers("sigma")
     wavelength = settings.number("gaborLambda")
     gamma = settings.number("gaborGamma", 1.0)
@@ -204,7 +204,7 @@ def getSep3dGaborImage(inputImage, inputMask, **kwargs):
     arr, spacing = _array(inputImage)
     for sigma in sigmas:
         values = ibsi.gabor(arr, sigma, wavelength, gamma=gamma, theta=theta, theta_step=step, planes=planes,
-                            pooling=pooling, response=response, spacing=spacing, mode=mode)
+                            pooling=pooling, response=response, spacing=spacing, mode=mode, backend=backend)
         name = (f"sep3d-ibsi-gabor-sigma-{_number(sigma)}-lambda-{_number(wavelength)}-gamma-{_number(gamma)}-"
                 f"{orientation}-{planes}-{response}-{_suffix(mode, dimensions)}")
         yield _image(values, inputImage), name, kwargs
