@@ -217,10 +217,10 @@ def check_truncate(truncate, name="truncate"):
 
 def check_nonneg_int(value, n, name, phrase=None):
     """Per-axis non-negative ints (derivative order); `phrase`: scipy's words for a negative one."""
-    return _check_ints(value, n, name, 0, "a non-negative int", phrase)
+    return check_ints(value, n, name, 0, "a non-negative int", phrase)
 
 
-def _check_ints(value, n, name, minimum, what, phrase=None, error=ValueError):
+def check_ints(value, n, name, minimum, what, phrase=None, error=ValueError):
     out = []
     note = f" ({phrase})" if phrase else ""
     for v in per_axis(value, n, name):
@@ -276,7 +276,7 @@ def check_cval(cval, name="cval", *, complex_ok=False):
 
 def check_size(size, n, name="size", minimum=1):
     """Per-axis filter sizes: ints >= `minimum` (scipy's ``incorrect filter size`` below it)."""
-    return _check_ints(size, n, name, minimum, "a positive int" if minimum == 1 else f"an int >= {minimum}",
+    return check_ints(size, n, name, minimum, "a positive int" if minimum == 1 else f"an int >= {minimum}",
                        SCIPY_PHRASES["size"], ArgumentValueError)
 
 

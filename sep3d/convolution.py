@@ -263,7 +263,7 @@ def _decomposed(kernel, tol):
 
 
 def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend, output, dtype):
-    from .filters import _run
+    from .filters import run_plan
 
     given = output
     squeeze = flipped.ndim == 1  # decompose takes 2-D/3-D kernels: add an axis of size 1
@@ -281,10 +281,10 @@ def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend
             "use method='direct' or 'fft'")
     sk = _decomposed(flipped, tol)
     if cval == 0 or Mode.CONSTANT not in modes:
-        result = _run(sk.plan(mode_names, cval, corr_origins), arr, backend, output)
+        result = run_plan(sk.plan(mode_names, cval, corr_origins), arr, backend=backend, output=output)
     else:  # every 1-D pass would pad with cval: shift by -cval, add cval * sum(K_R) back
         shifted = arr.astype(dtype) - dtype.type(cval)
-        result = _run(sk.plan(mode_names, 0.0, corr_origins), shifted, backend, output)
+        result = run_plan(sk.plan(mode_names, 0.0, corr_origins), shifted, backend=backend, output=output)
         offset = dtype.type(cval * float(sk.to_dense().sum()))
         if backends.array_kind(result) == "dask":
             result = (result + offset).astype(dtype)
@@ -457,15 +457,15 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
     cval = check_cval(cval)
     origins = check_origin(origin, k.shape)
     tol = _check_tol(tol)
-    from .filters import _check_output, _result_dtype
+    from .filters import check_output, result_dtype
 
-    dtype = _result_dtype(arr, output)
+    dtype = result_dtype(arr, output)
     kind = backends.array_kind(arr)
     if output is not None:
         if kind == "dask":
             raise TypeError("`output` must be None for a dask array (the result is a new lazy array); "
                             f"got {type(output).__name__}")
-        _check_output(output, arr, arr.shape)
+        check_output(output, arr, arr.shape)
     if method == "auto":
         method = _auto(k, arr, dtype, tol, backend)
         _check_method(method)

@@ -25,7 +25,7 @@ from . import backends
 from ._docs import docfiller
 from ._validate import check_cval, check_modes_on_axes, check_spacing, per_axis
 from . import filters
-from .filters import _run, _result_dtype
+from .filters import result_dtype, run_plan
 from .kernels import (FIR, difference_taps, gaussian_radius, gaussian_taps, local_gaussian, moving_average,
                       savgol_local, savgol_taps, recursive_gaussian)
 from .plan import FilterPlan, Output, Term, cost
@@ -48,7 +48,7 @@ SPECTRAL_KINDS = {
 NODATA = ("normalize", "propagate")
 
 
-def _spec(value, name, kinds):
+def parse_spec(value, name, kinds):
     """``{kind: {args}}`` / ``(kind, {args})`` / ``kind`` -> (kind, args with defaults), or None."""
     if value is None:
         return None
@@ -215,8 +215,8 @@ def plan_spatial_spectral(shape, *, spatial=None, spectral=None, band_axis=0, wa
     """The :class:`~sep3d.plan.FilterPlan` of :func:`spatial_spectral` for a cube of `shape`."""
     shape = tuple(int(s) for s in shape)
     band_axis, axes, full_spacing, modes = _spatial_geometry(shape, band_axis, spacing, mode)
-    spatial = _spec(spatial, "spatial", SPATIAL_KINDS)
-    spectral = _spec(spectral, "spectral", SPECTRAL_KINDS)
+    spatial = parse_spec(spatial, "spatial", SPATIAL_KINDS)
+    spectral = parse_spec(spectral, "spectral", SPECTRAL_KINDS)
     if spatial is None and spectral is None:
         raise ValueError("give `spatial`, `spectral` or both")
     ops, scale = _spatial_ops(spatial, axes, full_spacing, len(shape))
@@ -231,7 +231,7 @@ def plan_spatial_spectral(shape, *, spatial=None, spectral=None, band_axis=0, wa
 
 def _is_smoothing(spatial):
     """True for a spatial filter with non-negative weights (normalised convolution applies)."""
-    kind, args = _spec(spatial, "spatial", SPATIAL_KINDS)
+    kind, args = parse_spec(spatial, "spatial", SPATIAL_KINDS)
     return kind == "box" or (kind == "gaussian" and not any(np.atleast_1d(args["order"])))
 
 
@@ -341,18 +341,18 @@ def spatial_spectral(cube, *, spatial=None, spectral=None, band_axis=0, waveleng
                                  wavelengths=wavelengths, spacing=spacing, mode=mode, cval=cval)
     band_axis = check_band_axis(band_axis, arr.ndim)
     if nodata == "propagate" or arr.dtype.kind != "f" or spatial is None:
-        return _run(plan, arr, backend, output)
+        return run_plan(plan, arr, backend=backend, output=output)
     xp = _xp(arr)
     invalid = xp.isnan(arr).any(axis=band_axis)
     lazy = backends.array_kind(arr) == "dask"
     if not lazy and not bool(invalid.any()):  # sync
-        return _run(plan, arr, backend, output)
+        return run_plan(plan, arr, backend=backend, output=output)
     if not _is_smoothing(spatial):  # a derivative: NaN propagates; masked pixels stay NaN
-        result = _run(plan, arr, backend, output)
+        result = run_plan(plan, arr, backend=backend, output=output)
         return _mask(result, invalid, band_axis, xp, lazy)
     filled = xp.where(xp.expand_dims(invalid, band_axis), arr.dtype.type(0), arr)
-    result = _run(plan, filled, backend, output)
-    weights = _run(_nodata_mask_plan(plan, band_axis), (~invalid).astype(result.dtype), backend, None)
+    result = run_plan(plan, filled, backend=backend, output=output)
+    weights = run_plan(_nodata_mask_plan(plan, band_axis), (~invalid).astype(result.dtype), backend=backend)
     weights = xp.expand_dims(weights, band_axis)
     invalid_b = xp.expand_dims(invalid, band_axis)
     if lazy:
@@ -436,7 +436,7 @@ def depthwise_separable(cube, *, spatial=None, pointwise, bias=None, band_axis=0
     if spatial is not None:
         arr = spatial_spectral(arr, spatial=spatial, band_axis=band_axis, spacing=spacing, mode=mode, cval=cval,
                                nodata=nodata, backend=backend)
-    dtype = _result_dtype(arr, None)
+    dtype = result_dtype(arr, None)
     xp = _xp(arr)
     matrix = m.astype(dtype)
     if backends.array_kind(arr) == "cupy":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ._validate import _check_ints, check_positive
+from ._validate import check_ints, check_positive
 
 __all__ = ["SAMPLE_CASES", "SampleDataUnavailable", "data_dir", "sample_case", "fetch_sample_cases",
            "synthetic_ct", "synthetic_cube", "ENDMEMBERS"]
@@ -309,7 +309,7 @@ def synthetic_cube(shape=(120, 64, 64), *, wavelengths=None, seed=0, noise=0.005
 
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
         raise ValueError(f"`shape` must be three sizes (band, y, x); got {shape!r}")
-    n_bands, ny, nx = _check_ints(tuple(shape), 3, "shape", 1, "a positive int")
+    n_bands, ny, nx = check_ints(tuple(shape), 3, "shape", 1, "a positive int")
     if ny < 4 or nx < 4:
         raise ValueError(f"`shape` must have at least 4 x 4 pixels; got {shape!r}")
     wl = (np.linspace(400.0, 2500.0, n_bands) if wavelengths is None

@@ -489,14 +489,14 @@ def separable_correlate(image, kernel, *, rank=None, tol=None, mode="reflect", c
         raise ValueError(f"`image` must have as many dimensions as `kernel` ({sk.ndim}); got {arr.ndim}")
     modes = check_mode(mode, sk.ndim)
     cval = check_cval(cval)
-    from .filters import _result_dtype, _run
+    from .filters import result_dtype, run_plan
     from ._validate import Mode
 
     if cval == 0 or Mode.CONSTANT not in modes:
-        return _run(sk.plan(per_axis(mode, sk.ndim, "mode"), cval), arr, backend, output)
-    dtype = _result_dtype(arr, output)
+        return run_plan(sk.plan(per_axis(mode, sk.ndim, "mode"), cval), arr, backend=backend, output=output)
+    dtype = result_dtype(arr, output)
     shifted = arr.astype(dtype) - dtype.type(cval)
-    result = _run(sk.plan(per_axis(mode, sk.ndim, "mode"), 0.0), shifted, backend, output)
+    result = run_plan(sk.plan(per_axis(mode, sk.ndim, "mode"), 0.0), shifted, backend=backend, output=output)
     offset = dtype.type(cval * float(sk.to_dense().sum()))
     if backends.array_kind(result) == "dask":
         return (result + offset).astype(dtype)

@@ -117,7 +117,7 @@ def _image(image, backend):
     return backends.as_input(image, backend, complex_ok=True, empty_ok=True)
 
 
-def _result_dtype(image, output):
+def result_dtype(image, output):
     """float64 for float64 input (or a float64 `output`), else float32; complex for complex input."""
     out_dtype = getattr(output, "dtype", None) if output is not None else None
     wide = image.dtype.kind in "fc" and np.finfo(image.dtype).bits >= 64
@@ -126,7 +126,7 @@ def _result_dtype(image, output):
     return np.dtype(np.float64 if wide or out_dtype == np.float64 else np.float32)
 
 
-def _check_output(output, image, shape, name="output"):
+def check_output(output, image, shape, name="output"):
     kind = backends.array_kind(image)
     if backends.array_kind(output) != kind:
         raise TypeError(f"`{name}` must be an array of the input's type ({type(image).__name__}) or None; "
@@ -177,7 +177,7 @@ def _run(plan, image, backend, output, stacked=False):
     The result has the input's array type (NumPy, CuPy, or a lazy dask array). A complex
     input runs the plan on its real part and, with ``cval = 0``, on its imaginary part.
     """
-    dtype = _result_dtype(image, output)
+    dtype = result_dtype(image, output)
     shape = (plan.n_results,) + image.shape if stacked else image.shape
     if backends.array_kind(image) == "dask":
         if output is not None:
@@ -195,7 +195,7 @@ def _run(plan, image, backend, output, stacked=False):
     if output is None:
         result = backends.empty(image, shape, dtype)
     else:
-        result = _check_output(output, image, shape)
+        result = check_output(output, image, shape)
     if image.size == 0:
         return result
     if dtype.kind == "c":

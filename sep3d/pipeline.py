@@ -196,7 +196,7 @@ class Pipeline:
 
     def items(self):
         """The cases: dicts with ``id``, ``image`` and ``mask`` (a path or None)."""
-        return _source_items(self.source, Path(self.base))
+        return source_items(self.source, Path(self.base))
 
     def run(self, *, client=None, scheduler=None, retries=1, n_workers=None, progress=True, out=None, force=False):
         """Run every case through the steps and sinks on :func:`sep3d.batch.run`.
@@ -307,7 +307,7 @@ def read_cohort_csv(path, *, need_mask=False):
     return cases
 
 
-def _source_items(source, base):
+def source_items(source, base):
     base = Path(base).absolute()  # workers may run in another folder: every path is absolute
 
     def resolve(p):
@@ -500,22 +500,22 @@ def load_spec(path, **overrides):
 
 def from_dict(spec, base=None):
     """A :class:`Pipeline` from a spec mapping (the parsed YAML)."""
-    _check_sections(spec, ("name", "source", "steps", "sinks", "out"), ("source", "steps", "sinks"), "the spec")
+    check_sections(spec, ("name", "source", "steps", "sinks", "out"), ("source", "steps", "sinks"), "the spec")
     steps = []
     for i, entry in enumerate(spec["steps"] or []):
-        kind, args = _single_key(entry, f"steps[{i}]")
+        kind, args = single_key(entry, f"steps[{i}]")
         args = dict(args or {})
         extra = {k: args.pop(k) for k in STEP_KEYS if k in args}
         steps.append(Step(kind, args, **extra))
     sinks = []
     for i, entry in enumerate(spec["sinks"] or []):
-        kind, options = _single_key(entry, f"sinks[{i}]")
+        kind, options = single_key(entry, f"sinks[{i}]")
         sinks.append(Sink(kind, dict(options or {})))
     return Pipeline(spec["source"], steps, sinks, spec.get("out", "pipeline-output"),
                     spec.get("name", "pipeline"), Path(base) if base else Path.cwd())
 
 
-def _check_sections(spec, allowed, required, where):
+def check_sections(spec, allowed, required, where):
     """Every key of `spec` in `allowed`, every key of `required` present (else SpecError)."""
     unknown = [k for k in spec if k not in allowed]
     if unknown:
@@ -525,7 +525,7 @@ def _check_sections(spec, allowed, required, where):
             raise SpecError(f"the spec needs a `{key}` section")
 
 
-def _single_key(entry, where):
+def single_key(entry, where):
     if isinstance(entry, str):
         return entry, {}
     if not isinstance(entry, dict) or len(entry) != 1:

@@ -339,9 +339,9 @@ class Sep3dDataArrayAccessor:
 
 def _spatial_orders(spatial, n):
     """Derivative order per spatial dimension of a spatial spec (0 for smoothing)."""
-    from .cube_filters import SPATIAL_KINDS, _spec
+    from .cube_filters import SPATIAL_KINDS, parse_spec
 
-    spec = _spec(spatial, "spatial", SPATIAL_KINDS)
+    spec = parse_spec(spatial, "spatial", SPATIAL_KINDS)
     if spec is None:
         return [0] * n
     kind, args = spec

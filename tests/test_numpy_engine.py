@@ -21,6 +21,7 @@ import scipy.ndimage as ndi
 from scipy.signal import savgol_filter
 
 import sep3d
+from sep3d.backends import cuda
 from sep3d.backends import numpy_engine
 from sep3d.kernels import recursive_gaussian
 
@@ -196,6 +197,24 @@ def test_without_numba_auto_falls_back_with_one_warning_and_cpu_says_why():
     assert "CPU: backend='cpu' is sep3d's Numba engine, and numba cannot be imported" in proc.stdout
     assert "backend='numpy'" in proc.stdout
     assert "CPU engine: NumPy/SciPy engine (numba cannot be imported: import of " in proc.stdout  # sep3d --version
+
+
+@pytest.mark.skipif(not isinstance(cuda._probe(), str), reason="a CUDA GPU is present: backend='cuda' runs there")
+def test_without_numba_the_cuda_engine_imports_and_reports_the_missing_gpu():
+    """A GPU image needs only CuPy: sep3d and its CUDA engine import without numba/llvmlite,
+    and backend='cuda' on a machine without a GPU says what is missing and what to use."""
+    proc = _run_blocked("""
+        import numpy as np
+        import sep3d, sep3d.backends.cuda
+        assert not any(m.startswith(("numba", "llvmlite")) and sys.modules[m] is not None for m in sys.modules)
+        try:
+            sep3d.gaussian(np.zeros((4, 5, 6), np.float32), 1.0, backend="cuda")
+        except sep3d.backends.cuda.CudaUnavailableError as exc:
+            print("CUDA:", exc)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "CUDA: `backend='cuda'` needs a CUDA GPU: " in proc.stdout
+    assert "use backend='numpy' (numba cannot be imported)" in proc.stdout
 
 
 #: The parity test files run again with numba blocked (auto -> the NumPy engine).

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from .._validate import check_array_meta, check_backend, check_image
+from .common import numba_import_error
 
 __all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "complex_from_parts", "execute",
            "numba_import_error", "require_numba", "NumbaUnavailableWarning"]
@@ -26,17 +27,6 @@ __all__ = ["array_kind", "array_module", "engine_name", "as_input", "empty", "co
 
 class NumbaUnavailableWarning(RuntimeWarning):
     """``backend="auto"`` runs on the NumPy engine because numba cannot be imported."""
-
-
-@functools.lru_cache(maxsize=None)
-def numba_import_error():
-    """None when the Numba engine can run, else the ImportError that stops it (checked once)."""
-    try:
-        import llvmlite  # noqa: F401
-        import numba  # noqa: F401
-    except ImportError as exc:  # also a module blocked with sys.modules[name] = None
-        return exc
-    return None
 
 
 _fallback_warned = []

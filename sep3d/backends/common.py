@@ -15,7 +15,8 @@ from .._validate import Mode
 from ..plan import ADD_SQUARE, WRITE, WRITE_SQUARE, ZERO
 
 __all__ = ["KERNEL_DTYPES", "READABLE_DTYPES", "boundary_index", "recursive_extension", "scale_step",
-           "schedule_buffers", "scipy_chain", "c_order_perm", "c_cast_into", "cast_into", "same_memory"]
+           "schedule_buffers", "scipy_chain", "c_order_perm", "c_cast_into", "cast_into", "same_memory",
+           "numba_import_error"]
 
 #: Result and temporary dtypes the kernels store directly. Other results (integers, bool,
 #: float16) are computed in float and cast once at the end: integers are truncated toward
@@ -164,3 +165,14 @@ def same_memory(a, b):
     """True when `a` and `b` are the same view of the same memory (data pointer, strides, shape)."""
     return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
             and a.strides == b.strides and a.shape == b.shape)
+
+
+@functools.lru_cache(maxsize=None)
+def numba_import_error():
+    """None when the Numba engine can run, else the ImportError that stops it (checked once)."""
+    try:
+        import llvmlite  # noqa: F401
+        import numba  # noqa: F401
+    except ImportError as exc:  # also a module blocked with sys.modules[name] = None
+        return exc
+    return None

@@ -40,10 +40,11 @@ from ..plan import WRITE, Pass
 from .common import (KERNEL_DTYPES, READABLE_DTYPES, boundary_index, c_order_perm, cast_into, recursive_extension,
                      same_memory, scale_step, schedule_buffers)
 from .fusion import execution_units
+from .panels import load_panel
 from .threads import get_num_threads, parallel
 
 __all__ = ["execute", "run_pass", "run_fused_pass", "run_varying_pass", "run_sections_pass", "run_recursive_pass",
-           "run_dense_correlation", "load_panel", "iir_compute_dtype"]
+           "run_dense_correlation", "iir_compute_dtype"]
 
 # ---------------------------------------------------------------------------------------
 # boundary handling: one helper, scipy.ndimage's extension rules for every mode
@@ -134,25 +135,6 @@ def _pass_lines(src, dst, w, idx, left, cval, sym, store, scale, divisor, start,
         _fill(buf, src[line], idx, left, n, cval)
         _correlate(acc, buf, w, sym, n)
         _store(dst[line], acc, n, store, scale, divisor)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def load_panel(panel, src, o, idx, b0, width, cval):
-    """Rows ``idx`` of slab `o` of (outer, n, inner) `src`, columns b0..b0+width, into ``panel[:, :width]``.
-
-    Row ``t`` of the panel is source row ``idx[t]`` (the boundary extension), or `cval`
-    where ``idx[t]`` is -1.
-    """
-    for t in range(idx.shape[0]):
-        j = idx[t]
-        prow = panel[t]
-        if j >= 0:
-            row = src[o, j, b0:b0 + width]
-            for b in range(width):
-                prow[b] = row[b]
-        else:
-            for b in range(width):
-                prow[b] = cval
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})

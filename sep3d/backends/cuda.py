@@ -640,7 +640,10 @@ def device():
     """The current GPU as a :class:`CupyDevice`; CudaUnavailableError if there is none."""
     found = _probe()
     if isinstance(found, str):
-        raise CudaUnavailableError(f"`backend='cuda'` needs a CUDA GPU: {found}; use backend='cpu'")
+        from .common import numba_import_error
+
+        host = "backend='cpu'" if numba_import_error() is None else "backend='numpy' (numba cannot be imported)"
+        raise CudaUnavailableError(f"`backend='cuda'` needs a CUDA GPU: {found}; use {host}")
     return found
 
 

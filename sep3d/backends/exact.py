@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from .common import READABLE_DTYPES, boundary_index, c_cast_into, scipy_chain
-from .cpu import load_panel
+from .panels import load_panel
 from .threads import get_num_threads, parallel
 
 __all__ = ["run_chain", "scipy_symmetry"]

@@ -325,12 +325,12 @@ class RadiomicsPipeline:
                    spec.get("name", "radiomics"), base, section.get("compare"))
 
     def items(self):
-        from ..pipeline import SpecError, _source_items
+        from ..pipeline import SpecError, source_items
 
         if "cohort" in (self.source or {}):
             path = Path(self.source["cohort"]).expanduser()
             return read_cohort(path if path.is_absolute() else self.base.absolute() / path)
-        cases = _source_items(self.source, self.base)
+        cases = source_items(self.source, self.base)
         if any(c["image"].startswith("synthetic:") for c in cases):
             raise SpecError("a radiomics pipeline needs real cases with masks (no synthetic fallback)")
         return [{"id": c["id"], "image": c["image"], "mask": c["mask"], "label": None} for c in cases]

@@ -171,8 +171,7 @@ def getSep3dGradientImage(inputImage, inputMask, **kwargs):
         spacing = (1.0,) * arr.ndim
     # float64 inside and one rounding at the end, as ITK does: float32 results then agree to
     # the last bit almost everywhere (features such as the robust MAD pick voxels by rank)
-    values = filters._run(gradient_plan(arr.ndim, spacing), backends.as_input(arr.astype(np.float64), backend),
-                          backend, None)
+    values = filters.run_plan(gradient_plan(arr.ndim, spacing), arr.astype(np.float64), backend=backend)
     if arr.dtype != np.float64:
         values = values.astype(np.float32)
     yield _image(values, inputImage), "sep3d-gradient", kwargs

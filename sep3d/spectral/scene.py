@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..output_folder import check_name
-from ..pipeline import SpecError, _check_sections, _single_key
+from ..pipeline import SpecError, check_sections, single_key
 
 __all__ = ["ScenePipeline", "STEP_KINDS", "SINK_KINDS", "from_spec"]
 
@@ -534,11 +534,11 @@ def quicklook(cube, outputs, tables, truth, path, index=None, rgb=(860.0, 650.0,
 
 def from_spec(spec, base=None):
     """A :class:`ScenePipeline` from a parsed spec with a ``scene`` section."""
-    _check_sections(spec, ("name", "scene", "steps", "sinks", "out", "chunks", "tiles"), ("scene", "steps", "sinks"),
+    check_sections(spec, ("name", "scene", "steps", "sinks", "out", "chunks", "tiles"), ("scene", "steps", "sinks"),
                     "the scene spec")
     steps, counts = [], {}
     for i, entry in enumerate(spec["steps"] or []):
-        kind, args = _single_key(entry, f"steps[{i}]")
+        kind, args = single_key(entry, f"steps[{i}]")
         args = dict(args or {})
         counts[kind] = counts.get(kind, 0) + 1
         name = args.pop("name", kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
