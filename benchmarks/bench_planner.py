@@ -7,7 +7,7 @@ kernel; size k per axis) on a float32 volume, the time of every applicable metho
 through sep3d's public paths (``sep3d.convolve(method=...)`` for direct / separable /
 fft, ``sep3d.gaussian(method="fir" | "recursive")`` for the Gaussian), median of 3 (one
 run above 2 s); a method the planner predicts above 30 s is not run. The planner first
-calibrates this machine (``sep3d.planner.calibrate``, into a temporary file). A cell
+calibrates this machine (``sep3d.calibration.calibrate``, into a temporary file). A cell
 counts as a hit when the pick's measured time is within 15% of the fastest measured
 method. Then the recursive Gaussian at sigma 16 against the FIR path.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 import sep3d
-from sep3d import planner
+from sep3d import calibration, planner
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +57,7 @@ def kernels(size, ndim, seed=0):
 def runners(kind, kernel, sigma, image):
     if kind == "gaussian":
         radius = int(round(4 * sigma))
-        dense = planner._dense(planner._check_kernel(kernel, image.ndim)).astype(np.float32)
+        dense = calibration.dense_kernel(planner.check_kernel(kernel, image.ndim)).astype(np.float32)
         return {"separable": lambda: sep3d.gaussian(image, sigma, radius=radius),
                 "recursive": lambda: sep3d.gaussian(image, sigma, method="recursive"),
                 "direct": lambda: sep3d.convolve(image, dense, method="direct"),
@@ -75,10 +75,10 @@ def main(argv=None):
     sizes = (3, 7, 15) if args.quick else tuple(int(v) for v in args.sizes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        calibration = planner.calibrate(quick=args.quick, path=os.path.join(tmp, "calibration.json"))
+        constants = calibration.calibrate(quick=args.quick, path=os.path.join(tmp, "calibration.json"))
         print(f"calibrated in {time.perf_counter() - start:.1f} s: work/s "
-              + ", ".join(f"{k} {v:.2g}" for k, v in calibration["work_per_s"].items())
-              + f"; memory {calibration['bytes_per_s']:.2g} B/s")
+              + ", ".join(f"{k} {v:.2g}" for k, v in constants["work_per_s"].items())
+              + f"; memory {constants['bytes_per_s']:.2g} B/s")
     image = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     print(f"\n## Planner grid: {'x'.join(map(str, shape))} float32, {os.cpu_count()} cores, "
           f"sep3d threads {sep3d.get_num_threads()}\n")
@@ -87,7 +87,7 @@ def main(argv=None):
     hits = cells = 0
     for size in sizes:
         for kind, kernel, sigma in kernels(size, len(shape)):
-            table = planner.plan_methods(kernel, shape, np.float32, calibration=calibration)
+            table = planner.plan_methods(kernel, shape, np.float32, calibration=constants)
             run = runners(kind, kernel, sigma, image)
             measured = {}
             for row in table.rows:

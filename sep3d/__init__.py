@@ -13,7 +13,7 @@ Every filter builds a :class:`~sep3d.plan.FilterPlan`; :func:`describe` prints i
 """
 import importlib.util
 
-from . import chunked, ibsi, kernels, ndimage, plan, planner
+from . import calibration, chunked, ibsi, kernels, ndimage, plan, planner
 from ._validate import ArgumentTypeError, ArgumentValueError
 from .backends.threads import get_num_threads, set_num_threads
 from .filters import (
@@ -28,9 +28,9 @@ from .filters import (
     laplacian_of_gaussian,
     separable,
 )
-from .convolution import convolve
+from .convolution import convolve, separable_correlate
 from .cube_filters import depthwise_separable, spatial_spectral
-from .decompose import SeparableKernel, decompose, separable_correlate
+from .decompose import SeparableKernel, decompose
 from .plan import FilterPlan
 
 if importlib.util.find_spec("xarray") is not None:  # a dependency; absent only on bare GPU images
@@ -44,6 +44,7 @@ __all__ = [
     "FilterPlan",
     "SeparableKernel",
     "box",
+    "calibration",
     "chunked",
     "convolve",
     "decompose",

@@ -178,10 +178,10 @@ def _run_errors():
 def _planner_command(parser, args):
     import numpy as np
 
-    from . import planner
+    from . import calibration, planner
 
     if args.command == "calibrate":
-        constants = planner.calibrate(backend=args.backend, quick=args.quick)
+        constants = calibration.calibrate(backend=args.backend, quick=args.quick)
         for method, rate in constants["work_per_s"].items():
             print(f"  {method:<10s} {rate:10.3g} work/s   overhead {constants['overhead_s'][method]:.1e} s")
         print(f"  {'memory':<10s} {constants['bytes_per_s']:10.3g} bytes/s")
@@ -193,7 +193,10 @@ def _planner_command(parser, args):
         parser.exit(2, f"sep3d plan: --shape must be ints joined by ','; got {args.shape!r}\n")
     try:
         kernel = planner.parse_kernel(args.kernel, ndim=len(shape))
-        table = planner.plan_methods(kernel, shape, np.dtype(args.dtype), args.backend, measure=args.measure)
+        if args.measure:
+            table = calibration.measure_methods(kernel, shape, np.dtype(args.dtype), args.backend)
+        else:
+            table = planner.plan_methods(kernel, shape, np.dtype(args.dtype), args.backend)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         parser.exit(2, f"sep3d plan: {exc}\n")
     print(table)

@@ -35,7 +35,7 @@ Work and bytes become seconds with per-machine throughput constants::
 
 ``work_per_s`` is an *effective* rate (it absorbs vectorisation, threads and cache
 effects of each implementation), ``bytes_per_s`` a streaming copy rate and
-``overhead_s`` a fixed per-call cost. :func:`calibrate` measures ``work_per_s`` (median
+``overhead_s`` a fixed per-call cost. :func:`sep3d.calibration.calibrate` measures ``work_per_s`` (median
 of ``work / seconds`` over a few kernel sizes; for fft a line with an intercept) and
 ``bytes_per_s``; the other overheads stay at
 their defaults. Without a calibration the conservative defaults of
@@ -49,7 +49,6 @@ import json
 import math
 import os
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +59,12 @@ __all__ = [
     "METHODS",
     "MethodRow",
     "MethodTable",
-    "calibrate",
     "calibration_path",
+    "check_cost_backend",
+    "check_kernel",
+    "fft_padded",
+    "method_costs",
+    "separable_rank",
     "choose_method",
     "gaussian_method",
     "cost_model",
@@ -83,7 +86,7 @@ RANK_SEARCH_CAP = 8
 FFT_FACTOR = 2.5
 #: Multiply-adds per sample and axis of the recursive Gaussian.
 RECURSIVE_MACS = 16
-#: Methods predicted to take longer than this are not measured (``measure=True``).
+#: Methods predicted to take longer than this are not measured (:func:`sep3d.calibration.measure_methods`).
 MEASURE_LIMIT_S = 30.0
 
 #: Constants used when no calibration exists: about half the rates measured by
@@ -105,7 +108,7 @@ _RANK_CACHE = {}
 # validation
 
 
-def _check_backend(backend):
+def check_cost_backend(backend):
     if backend not in BACKENDS:
         raise NotImplementedError(f"`backend` must be one of {list(BACKENDS)} for the planner; got {backend!r}")
     return backend
@@ -152,7 +155,7 @@ def _gaussian_sizes(sigma):
     return tuple(2 * gaussian_radius(s) + 1 if s > 0 else 1 for s in sigma)
 
 
-def _check_kernel(kernel, ndim):
+def check_kernel(kernel, ndim):
     if isinstance(kernel, tuple) and len(kernel) == 2 and isinstance(kernel[0], str):
         kind, sigma = kernel
         if kind != "gaussian":
@@ -188,7 +191,7 @@ def _multilinear_rank(k, tol):
     return max(ranks)
 
 
-def _separable_rank(k):
+def separable_rank(k):
     """(rank, SeparableKernel or None, note) for an exact (tol 1e-6) decomposition, cached.
 
     rank is None when no exact decomposition worth running was found.
@@ -227,7 +230,7 @@ def _bound(shape):
     return s[0] if len(s) == 2 else s[0] * s[1]
 
 
-def _fft_padded(shape, kshape):
+def fft_padded(shape, kshape):
     from scipy.fft import next_fast_len
 
     return tuple(next_fast_len(n + k - 1, real=True) for n, k in zip(shape, kshape))
@@ -270,8 +273,8 @@ def cost_model(kernel, shape, dtype=np.float32):
     71.25
     """
     dims = _check_shape(shape)
-    kern = _check_kernel(kernel, len(dims))
-    costs = _costs(kern, dims, _check_dtype(dtype))
+    kern = check_kernel(kernel, len(dims))
+    costs = method_costs(kern, dims, _check_dtype(dtype))
     costs.pop("_notes", None)
     return costs
 
@@ -287,7 +290,7 @@ def _recursive_macs(sigma, order, length):
     return RECURSIVE_MACS + 8 * min(recursive_gaussian(sigma, order).reach + 1, length) / length
 
 
-def _costs(kern, dims, dt):
+def method_costs(kern, dims, dt):
     item = np.result_type(dt, np.float32).itemsize
     n = math.prod(dims)
     ks = kern.shape
@@ -298,13 +301,13 @@ def _costs(kern, dims, dt):
         rank, note = 1, ""
         filtered = [k for k in ks if k > 1]
     else:
-        rank, _, note = _separable_rank(kern.array)
+        rank, _, note = separable_rank(kern.array)
         filtered = list(ks)
     if rank is not None:
         passes = rank * len(filtered)
         out["separable"] = {"macs_per_voxel": rank * sum(filtered), "passes": passes, "rank": rank,
                             "bytes": passes * 2 * n * item, "note": f"rank {rank}"}
-    padded = _fft_padded(dims, ks)
+    padded = fft_padded(dims, ks)
     p = math.prod(padded)
     work = FFT_FACTOR * p * math.log2(max(p, 2)) * 3 + 3 * p  # 3 transforms + spectrum product
     out["fft"] = {"macs_per_voxel": work / n, "passes": 6, "padded": padded,
@@ -337,7 +340,7 @@ def _predict(entry, method, constants):
 
 
 def calibration_path(backend="cpu"):
-    """Where :func:`calibrate` caches its constants: ``$SEP3D_CALIBRATION``, else
+    """Where :func:`sep3d.calibration.calibrate` caches its constants: ``$SEP3D_CALIBRATION``, else
     ``sep3d.datasets.data_dir() / f"calibration-{backend}-{platform.node()}.json"``."""
     env = os.environ.get("SEP3D_CALIBRATION")
     if env:
@@ -348,7 +351,7 @@ def calibration_path(backend="cpu"):
 
 
 def load_calibration(backend="cpu", *, path=None):
-    """The cached constants of :func:`calibrate`, or :data:`DEFAULT_CONSTANTS` without one.
+    """The cached constants of :func:`sep3d.calibration.calibrate`, or :data:`DEFAULT_CONSTANTS` without one.
 
     Parameters
     ----------
@@ -374,7 +377,7 @@ def load_calibration(backend="cpu", *, path=None):
     >>> load_calibration(path="/nonexistent.json")["source"]
     'defaults'
     """
-    _check_backend(backend)
+    check_cost_backend(backend)
     path = Path(path) if path is not None else calibration_path(backend)
     constants = json.loads(json.dumps(DEFAULT_CONSTANTS))
     if not path.is_file():
@@ -388,141 +391,6 @@ def load_calibration(backend="cpu", *, path=None):
         raise ValueError(f"calibration file {str(path)!r} is not a sep3d calibration: {exc}") from None
     constants["source"] = str(path)
     return constants
-
-
-def _time(func, repeats=3):
-    func()  # warm-up: numba compilation, FFT plans, page faults
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def _runner(method, kern, image):
-    """A no-argument callable that runs `method` once on `image`."""
-    import scipy.ndimage as ndi
-
-    from .convolution import convolve
-    from .decompose import separable_correlate
-    from .filters import gaussian
-
-    if method == "recursive":
-        return lambda: gaussian(image, kern.sigma, method="recursive")
-    if method == "separable":
-        if kern.is_gaussian:
-            return lambda: gaussian(image, kern.sigma, method="fir")
-        if kern.array.ndim == 1:
-            return lambda: ndi.correlate1d(image, kern.array, axis=0)
-        sk = _separable_rank(kern.array)[1]
-        return lambda: separable_correlate(image, sk)
-    dense = _dense(kern).astype(image.dtype)
-    if method == "direct":
-        return lambda: convolve(image, dense, method="direct")
-    return lambda: _fft_correlate(image, dense)
-
-
-def _dense(kern):
-    if not kern.is_gaussian:
-        return kern.array
-    from .kernels import gaussian_taps
-
-    dense = np.ones(())
-    for s, k in zip(kern.sigma, kern.shape):
-        dense = np.multiply.outer(dense, gaussian_taps(s, 0, k // 2) if s > 0 else np.ones(1))
-    return dense
-
-
-def _fft_correlate(image, kernel):
-    """Correlation through a zero-padded real FFT (timing stand-in for the fft method)."""
-    from scipy import fft
-
-    padded = _fft_padded(image.shape, kernel.shape)
-    axes = tuple(range(image.ndim))
-    spec = fft.rfftn(image, padded, axes=axes)
-    spec *= np.conj(fft.rfftn(kernel, padded, axes=axes))
-    full = fft.irfftn(spec, padded, axes=axes)
-    return full[tuple(slice(0, n) for n in image.shape)]
-
-
-def calibrate(*, backend="cpu", quick=False, path=None):
-    """Measure this machine's throughput per method and cache it as JSON.
-
-    Parameters
-    ----------
-    backend : {'cpu'}, optional
-    quick : bool, optional
-        64^3 volumes and two kernel sizes per method (a few seconds) instead of 256^3
-        and three sizes (about 15 s on 2 cores: lines of 256, the size where the
-        recursive boundary states and the caches behave as on real scans).
-    path : str or Path, optional
-        Where to write; default :func:`calibration_path`.
-
-    Returns
-    -------
-    dict
-        The constants (as :func:`load_calibration` returns them) plus ``"path"`` and
-        ``"measurements"`` (method, kernel, work, bytes, seconds).
-
-    Raises
-    ------
-    NotImplementedError
-        A backend without a cost model.
-
-    Notes
-    -----
-    Each run is the median of 3 after one warm-up call, on float32 random data:
-    direct = ``sep3d.convolve(method='direct')`` (its copy at ``bytes_per_s``, measured
-    first, taken off); separable = ``sep3d.gaussian(method='fir')``
-    (rank 1, sum(k) taps); fft = ``scipy.fft.rfftn`` + ``irfftn`` on the padded volume;
-    recursive = ``sep3d.gaussian(method='recursive')``. ``work_per_s[m]`` is the median
-    of ``work / seconds`` over the runs of ``m``; for fft a line ``seconds = overhead +
-    work / rate`` is fitted to its runs (a transform has a fixed cost besides n log n); ``bytes_per_s`` comes from a copy of the
-    volume. The other overheads are not fitted.
-    """
-    _check_backend(backend)
-    n = 64 if quick else 256
-    dims = (n, n, n)
-    dt = np.dtype(np.float32)
-    image = np.random.default_rng(0).standard_normal(dims).astype(dt)
-    cases = {
-        "direct": [np.ones((k,) * 3) for k in ((3, 5) if quick else (3, 5, 7))],
-        "separable": [("gaussian", s) for s in ((1.0, 3.0) if quick else (1.0, 3.0, 6.0))],
-        "fft": [np.ones((k,) * 3) for k in ((3, 31) if quick else (3, 31, 63))],
-        "recursive": [("gaussian", s) for s in ((2.0,) if quick else (2.0, 8.0))],
-    }
-    dst = np.empty_like(image)
-    bandwidth = 2 * image.nbytes / _time(lambda: np.copyto(dst, image))
-    measurements, rates = [], {}
-    fft_overhead = DEFAULT_CONSTANTS["overhead_s"]["fft"]
-    for method, kernels in cases.items():
-        ratios = []
-        for kernel in kernels:
-            kern = _check_kernel(kernel, 3)
-            entry = _costs(kern, dims, dt)[method]
-            secs = _time(_runner(method, kern, image))
-            busy = secs - entry["bytes"] / bandwidth if method == "direct" else secs  # less its copy
-            ratios.append(entry["work"] / max(busy, 0.1 * secs))
-            measurements.append({"method": method, "kernel": kern.describe(), "work": entry["work"],
-                                 "bytes": entry["bytes"], "seconds": secs})
-        rates[method] = float(np.median(ratios))
-        if method == "fft":  # a transform has a fixed cost besides its n log n: fit both
-            work = np.array([m["work"] for m in measurements if m["method"] == "fft"])
-            secs = np.array([m["seconds"] for m in measurements if m["method"] == "fft"])
-            slope, c0 = np.polyfit(work, secs, 1)
-            if slope > 0:
-                rates["fft"] = float(1.0 / slope)
-                fft_overhead = float(min(max(c0, 0.0), secs.min()))
-    path = Path(path) if path is not None else calibration_path(backend)
-    data = {"backend": backend, "node": platform.node(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "quick": bool(quick), "work_per_s": rates, "bytes_per_s": bandwidth,
-            "overhead_s": {**DEFAULT_CONSTANTS["overhead_s"], "fft": fft_overhead}, "measurements": measurements}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
-    result = load_calibration(backend, path=path)
-    result.update(path=str(path), measurements=measurements)
-    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -589,8 +457,9 @@ class MethodTable:
         return "\n".join(lines)
 
 
-def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, measure=False, calibration=None):
-    """Predict (and optionally measure) every applicable way to correlate with `kernel`.
+def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, calibration=None):
+    """Predict every applicable way to correlate with `kernel` (:func:`sep3d.calibration.measure_methods`
+    also times them).
 
     Parameters
     ----------
@@ -601,9 +470,6 @@ def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, measure=Fals
     dtype : dtype, optional
         Its dtype. Default float32.
     backend : {'cpu'}, optional
-    measure : bool, optional
-        Also run each method once on random data of `shape` (after a warm-up call);
-        methods predicted above 30 s are marked skipped.
     calibration : dict, optional
         Constants as returned by :func:`load_calibration`; default that of `backend`.
 
@@ -628,27 +494,15 @@ def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, measure=Fals
     >>> t.methods, t.choice
     (('direct', 'separable', 'fft', 'recursive'), 'recursive')
     """
-    _check_backend(backend)
+    check_cost_backend(backend)
     dims = _check_shape(shape)
     dt = _check_dtype(dtype)
-    kern = _check_kernel(kernel, len(dims))
+    kern = check_kernel(kernel, len(dims))
     constants = load_calibration(backend) if calibration is None else calibration
-    costs = _costs(kern, dims, dt)
+    costs = method_costs(kern, dims, dt)
     notes = costs.pop("_notes", ())
-    image = None
-    rows = []
-    for method, entry in costs.items():
-        predicted = _predict(entry, method, constants)
-        measured, skipped = None, False
-        if measure:
-            if predicted > MEASURE_LIMIT_S:
-                skipped = True
-            else:
-                if image is None:
-                    image = np.random.default_rng(0).standard_normal(dims).astype(np.result_type(dt, np.float32))
-                measured = _time(_runner(method, kern, image), repeats=1)
-        rows.append(MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]), predicted,
-                              measured, skipped, entry["note"]))
+    rows = [MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]), _predict(entry, method, constants),
+                      note=entry["note"]) for method, entry in costs.items()]
     choice = min(rows, key=lambda r: r.predicted_s).method
     return MethodTable(tuple(rows), choice, kern.describe(), dims, str(dt), constants.get("source", "custom"),
                        notes)
@@ -713,7 +567,7 @@ def plane_methods(kernel_shape, ranks, shape, axes, parts=2, dtype=np.float32, b
     """
     from scipy.fft import next_fast_len
 
-    _check_backend(backend)
+    check_cost_backend(backend)
     dims = _check_shape(shape)
     dt = _check_dtype(dtype)
     constants = load_calibration(backend) if calibration is None else calibration
@@ -773,7 +627,7 @@ def gaussian_method(sigma, order=0, radius=None, length=None, backend="cpu"):
     """
     from .kernels import gaussian_radius
 
-    _check_backend(backend)
+    check_cost_backend(backend)
     sigma = float(sigma)
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"`sigma` must be a finite number > 0; got {sigma!r}")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from sep3d.decompose import SeparableKernel, decompose, separable_correlate
+from sep3d.convolution import separable_correlate
+from sep3d.decompose import SeparableKernel, decompose
 from sep3d.kernels import FIR
 
 MODES = ["reflect", "nearest", "constant", "wrap", "mirror"]

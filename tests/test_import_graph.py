@@ -19,7 +19,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sep3d"
 
 #: Strongly connected components still in the graph (issue 21 is removing them).
 KNOWN_CYCLES = {
-    frozenset({"sep3d.convolution", "sep3d.decompose", "sep3d.filters", "sep3d.planner"}),
     frozenset({"sep3d.pipeline", "sep3d.radiomics", "sep3d.radiomics.cohort", "sep3d.spectral.scene"}),
 }
 

@@ -9,10 +9,10 @@ import pytest
 from scipy.fft import next_fast_len
 
 from sep3d import planner
+from sep3d.calibration import calibrate, measure_methods
 from sep3d.kernels import gaussian_radius
 from sep3d.planner import (
     DEFAULT_CONSTANTS,
-    calibrate,
     choose_method,
     cost_model,
     load_calibration,
@@ -165,10 +165,10 @@ def test_table_str_is_aligned_and_names_choice():
 
 
 def test_measure_runs_and_skips():
-    table = plan_methods(("gaussian", 1.0), (12, 12, 12), measure=True)
+    table = measure_methods(("gaussian", 1.0), (12, 12, 12))
     assert all(r.measured_s is not None and r.measured_s > 0 for r in table.rows)
-    slow = plan_methods(np.ones((3, 3, 3)), (8, 8, 8), measure=True,
-                        calibration={**DEFAULT_CONSTANTS, "work_per_s": {m: 1e-3 for m in planner.METHODS}})
+    slow = measure_methods(np.ones((3, 3, 3)), (8, 8, 8),
+                           calibration={**DEFAULT_CONSTANTS, "work_per_s": {m: 1e-3 for m in planner.METHODS}})
     assert all(r.skipped and r.measured_s is None for r in slow.rows)
     assert "skipped" in str(slow)
 

@@ -12,7 +12,6 @@ neither a GPU nor numba.
 """
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
