@@ -42,7 +42,7 @@ from . import batch, filters
 from .output_folder import atomic_path, check_name, check_unique_names
 
 __all__ = ["Pipeline", "Step", "Sink", "load_spec", "register_step", "register_sink", "STEPS", "SINKS",
-           "SOURCES", "SpecError"]
+           "SOURCES", "SpecError", "SPEC_KINDS", "register_spec_kind", "spec_kinds"]
 
 
 class SpecError(ValueError):
@@ -487,15 +487,53 @@ def load_spec(path, **overrides):
     if not isinstance(spec, dict):
         raise SpecError(f"{path}: a pipeline spec is a mapping with keys source, steps, sinks, out")
     spec.update({k: v for k, v in overrides.items() if v is not None})
-    if "scene" in spec:  # a hyperspectral scene: sep3d.spectral.scene runs it
-        from .spectral.scene import from_spec as scene_from_spec
-
-        return scene_from_spec(spec, base=path.parent)
-    if "radiomics" in spec:  # features, not filtered volumes: sep3d.radiomics runs it
-        from .radiomics.cohort import RadiomicsPipeline
-
-        return RadiomicsPipeline.from_spec(spec, base=path.parent)
+    for key, target in spec_kinds().items():
+        if key in spec:  # a kind of spec another module runs (a scene, a radiomics cohort)
+            return _load_target(target)(spec, base=path.parent)
     return from_dict(spec, base=path.parent)
+
+
+#: Kinds of spec other modules run, by the top-level key that marks them: key ->
+#: ``"module:callable"`` taking ``(spec, base=...)``. Named, not imported: the pipeline core
+#: depends on none of them; the module is imported when a spec of its kind is loaded.
+#: Third-party packages add kinds through the entry-point group ``sep3d.pipeline`` (or
+#: :func:`register_spec_kind`).
+SPEC_KINDS = {
+    "scene": "sep3d.spectral.scene:from_spec",                   # a hyperspectral scene
+    "radiomics": "sep3d.radiomics.cohort:RadiomicsPipeline.from_spec",  # features of a cohort
+}
+
+
+def register_spec_kind(key, target):
+    """Run specs with a top-level `key` by `target`: a callable ``(spec, base=...)`` or ``"module:callable"``."""
+    if not isinstance(key, str) or not key or key in ("name", "source", "steps", "sinks", "out"):
+        raise ValueError(f"`key` must be a top-level spec key other than the pipeline's own; got {key!r}")
+    if not (callable(target) or (isinstance(target, str) and ":" in target)):
+        raise TypeError(f"`target` must be a callable or 'module:callable'; got {target!r}")
+    SPEC_KINDS[key] = target
+
+
+def spec_kinds():
+    """:data:`SPEC_KINDS` and the entry points of the group ``sep3d.pipeline`` (which cannot replace them)."""
+    from importlib.metadata import entry_points
+
+    kinds = {}
+    for ep in entry_points(group="sep3d.pipeline"):
+        kinds.setdefault(ep.name, ep.value)
+    kinds.update(SPEC_KINDS)
+    return kinds
+
+
+def _load_target(target):
+    if callable(target):
+        return target
+    import importlib
+
+    module, _, attribute = target.partition(":")
+    obj = importlib.import_module(module)
+    for name in attribute.split("."):
+        obj = getattr(obj, name)
+    return obj
 
 
 def from_dict(spec, base=None):

@@ -6,9 +6,10 @@ each sep3d module it imports (``from . import x`` of a submodule counts as that 
 A private name (``_x``, not a dunder) of another module, imported or used as an attribute
 of an imported module, fails the test: what is shared becomes a public name of its owner.
 
-Issue 21 removes the import cycles; :data:`KNOWN_CYCLES` lists the ones still to untangle,
-and the test fails when a new cycle appears *or* when a listed one is gone (so the list
-only shrinks).
+There is no import cycle: the pipeline core names the modules that run other kinds of
+spec (``pipeline.SPEC_KINDS``) instead of importing them, the planner's cost model runs no
+filter (timing is :mod:`sep3d.calibration`), and what two CPU kernels share is a module of
+its own.
 """
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sep3d"
-
-#: Strongly connected components still in the graph (issue 21 is removing them).
-KNOWN_CYCLES = {
-    frozenset({"sep3d.pipeline", "sep3d.radiomics", "sep3d.radiomics.cohort", "sep3d.spectral.scene"}),
-}
-
 
 def module_name(path):
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -120,9 +115,6 @@ def test_no_private_name_is_imported_across_modules():
     assert private == [], "\n".join(private)
 
 
-def test_no_import_cycles_beyond_the_known_ones():
+def test_no_import_cycles():
     found = cycles(scan()[0])
-    new = [sorted(c) for c in found - KNOWN_CYCLES]
-    gone = [sorted(c) for c in KNOWN_CYCLES - found]
-    assert not new, f"new import cycles: {new}"
-    assert not gone, f"cycles no longer there (remove them from KNOWN_CYCLES): {gone}"
+    assert not found, f"import cycles: {[sorted(c) for c in found]}"

@@ -211,3 +211,27 @@ def test_the_nifti_sink_writes_the_filtered_volume_with_its_geometry(cases, tmp_
     assert_close(sitk.GetArrayFromImage(written), ref, np.float32)
     np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-6)   # NIfTI: float32 geometry
     np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)
+
+
+def test_a_spec_kind_registered_by_name_or_callable_runs_its_specs(tmp_path):
+    """The pipeline core dispatches on a top-level key without importing the module that runs it."""
+    from sep3d import pipeline
+
+    seen = []
+    spec = tmp_path / "custom.yaml"
+    spec.write_text("custom: {size: 3}\nout: x\n")
+    try:
+        pipeline.register_spec_kind("custom", lambda spec, base=None: seen.append((spec, base)) or "ran")
+        assert pipeline.load_spec(spec) == "ran"
+        assert seen == [({"custom": {"size": 3}, "out": "x"}, tmp_path)]
+        pipeline.register_spec_kind("custom", "math:sqrt")  # "module:callable", imported on use: it is called
+        with pytest.raises(TypeError, match="keyword argument"):
+            pipeline.load_spec(spec)
+    finally:
+        pipeline.SPEC_KINDS.pop("custom", None)
+    assert "custom" not in pipeline.spec_kinds()
+    assert set(pipeline.SPEC_KINDS) == {"scene", "radiomics"}
+    with pytest.raises(ValueError, match="`key` must be a top-level spec key other than the pipeline's own"):
+        pipeline.register_spec_kind("steps", lambda spec, base=None: None)
+    with pytest.raises(TypeError, match="`target` must be a callable or 'module:callable'"):
+        pipeline.register_spec_kind("other", "no-colon")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from . import register
+from .registration import register
 
 try:
     register()  # at import: the `-j` worker processes import this module too

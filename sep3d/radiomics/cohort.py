@@ -132,7 +132,7 @@ def extract_case(params, case, folder):
     import radiomics
     from radiomics import featureextractor
 
-    from . import register
+    from .registration import register
 
     register()
     radiomics.setVerbosity(logging.ERROR)
@@ -226,7 +226,7 @@ def extract_cohort(cohort, params, out, *, client=None, scheduler=None, n_worker
     from .. import batch
     from ..output_folder import OutputFolder, check_name, check_unique_names
     from ..pipeline import case_fingerprint
-    from . import register
+    from .registration import register
 
     register()
     out = Path(out).expanduser().absolute()
@@ -395,7 +395,7 @@ def compare_builtin(cases, params, case_id):
     import yaml
     from radiomics import featureextractor
 
-    from . import register
+    from .registration import register
 
     register()
     radiomics.setVerbosity(logging.ERROR)
