@@ -11,7 +11,7 @@ scipy.ndimage (1.17), and scipy's numbers:
   float32 within 1e-5 of the result's scale; float32 results are computed in float32).
 - Integer and bool outputs are scipy's bit for bit: each pass is computed with scipy's
   own arithmetic and stored in the output dtype before the next pass reads it
-  (:mod:`sep3d.backends.exact`), so they are truncated after every pass, as scipy's are.
+  (:mod:`sep3d.backends.cpu.exact`), so they are truncated after every pass, as scipy's are.
 - Complex inputs, outputs and weights (``correlate1d``, ``convolve1d``): the real and
   imaginary parts are filtered as scipy filters them (``cval``'s real part pads the
   real part, its imaginary part the imaginary part).

@@ -212,13 +212,13 @@ def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
     # blocks than kernel threads, every block's kernels hand their work to the one pool of
     # the process (ThreadPoolExecutor threads named sep3d_0 .. sep3d_{n-1}); with at least
     # one block per kernel thread they run inline in dask's own worker threads instead.
-    # A hook on backends.cpu.parallel records the thread every piece of work ran on.
+    # A hook on backends.threads.parallel (which every CPU pass calls) records the thread each piece ran on.
     import threading
 
-    from sep3d.backends import cpu, threads
+    from sep3d.backends import threads
 
     ran_on = []
-    real_parallel = cpu.parallel
+    real_parallel = threads.parallel
 
     def recording_parallel(count, threads, work):
         def traced(a, b):
@@ -226,7 +226,7 @@ def test_threaded_scheduler_shares_one_kernel_pool(monkeypatch):
             return work(a, b)
         return real_parallel(count, threads, traced)
 
-    monkeypatch.setattr(cpu, "parallel", recording_parallel)
+    monkeypatch.setattr(threads, "parallel", recording_parallel)
     previous = threads.process_threads()
     threads.set_num_threads(4)  # a fixed pool size, whatever the machine's cores
     try:

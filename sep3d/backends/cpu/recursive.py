@@ -1,28 +1,13 @@
-"""CPU engine: runs any FilterPlan on NumPy arrays with Numba-compiled parallel kernels.
+"""Recursive (IIR) passes: second-order sections over panels of columns, in LLVM vector IR.
 
-Every pass filters one axis of a C-contiguous array seen as ``(outer, n, inner)``:
-
-- the last axis (``inner == 1``) goes line by line: each line is copied once into a
-  padded buffer with its boundary extension, then the taps sweep the buffer with the
-  contiguous index innermost (vectorised);
-- any other axis goes panel by panel: a ``(n + K - 1, block)`` panel of columns is copied
-  with its boundary rows, then each output row is a sum of K panel rows, vectorised over
-  the contiguous block;
-- a recursive (IIR) operator runs as four second-order sections over a panel of columns
-  (lines along the contiguous axis are transposed into it by tiles of vectors first),
-  each started from its exact state before the edge (:func:`_section_boundaries`), so no
-  mode extends the lines. The recursion and the tile transposes are written as LLVM
-  vector IR (:func:`_strip_sections`, :func:`_transpose_tile`): Numba vectorises only
-  innermost loops, and a recursion wants the columns as vector lanes with the row loop
-  innermost and its states in registers.
-
-Both copy their input before writing, so a pass may run in place (``src is dst``); the
-plan's schedule uses that to build a chain of passes in the result array itself.
-Boundary indices come from one helper (:func:`boundary_index`), computed once per pass.
-Symmetric and antisymmetric taps (Gaussians and their derivatives) use half the
-multiplies. The kernels let LLVM contract multiply-adds into FMA instructions
-(``fastmath={"contract"}``, nothing else: NaN and infinity keep IEEE semantics), which
-rounds once where mul + add rounds twice.
+A recursive operator runs as four second-order sections over a panel of columns (lines
+along the contiguous axis are transposed into it by tiles of vectors first), each started
+from its exact state before the edge (:func:`_section_boundaries`), so no mode extends
+the lines. The recursion and the tile transposes are written as LLVM vector IR
+(:func:`_strip_sections`, :func:`_transpose_tile`): Numba vectorises only innermost loops,
+and a recursion wants the columns as vector lanes with the row loop innermost and its
+states in registers. Operators without sections run as a direct-form recursion per panel
+(:func:`run_recursive_pass`).
 """
 from __future__ import annotations
 
@@ -34,222 +19,22 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._validate import Mode
-from ..kernels import IIR, VaryingFIR, section_response
-from ..plan import WRITE, Pass
-from .common import (KERNEL_DTYPES, READABLE_DTYPES, boundary_index, c_order_perm, cast_into, recursive_extension,
-                     same_memory, scale_step, schedule_buffers)
-from .fusion import execution_units
-from .panels import load_panel
-from .threads import get_num_threads, parallel
+from ..._validate import Mode
+from ...kernels import section_response
+from ...plan import WRITE
+from .. import threads as thread_pool
+from ..common import boundary_index, recursive_extension
+from ..threads import get_num_threads
+from .panels import load_panel, store_row
 
-__all__ = ["execute", "run_pass", "run_fused_pass", "run_varying_pass", "run_sections_pass", "run_recursive_pass",
-           "run_dense_correlation", "iir_compute_dtype"]
-
-# ---------------------------------------------------------------------------------------
-# boundary handling: one helper, scipy.ndimage's extension rules for every mode
+__all__ = ["run_sections_pass", "run_recursive_pass", "iir_compute_dtype", "IIR_FLOAT32_ERROR", "strip_width"]
 
 
-# ---------------------------------------------------------------------------------------
-# kernels
-
-
-# Inner loops index arrays with the bare range variable (slices, not ``buf[i + j]``):
-# Numba then drops its negative-index handling and LLVM vectorises the loop (5x here).
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _fill(buf, row, idx, left, n, cval):
-    """Copy one line into its padded buffer, applying the boundary extension."""
-    for t in range(left):
-        j = idx[t]
-        buf[t] = row[j] if j >= 0 else cval
-    mid = buf[left:left + n]
-    for i in range(n):
-        mid[i] = row[i]
-    for t in range(left + n, buf.shape[0]):
-        j = idx[t]
-        buf[t] = row[j] if j >= 0 else cval
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _correlate(acc, buf, w, sym, count):
-    """acc[i] = sum_j w[j] * buf[i + j] for i < count; symmetric taps use half the multiplies."""
-    size = w.shape[0]
-    if sym != 0:
-        r = size // 2
-        c = w[r]
-        centre = buf[r:r + count]
-        for i in range(count):
-            acc[i] = c * centre[i]
-        for j in range(r):
-            wj = w[j]
-            lo = buf[j:j + count]
-            hi = buf[size - 1 - j:size - 1 - j + count]
-            if sym > 0:
-                for i in range(count):
-                    acc[i] += wj * (lo[i] + hi[i])
-            else:
-                for i in range(count):
-                    acc[i] += wj * (lo[i] - hi[i])
-    else:
-        w0 = w[0]
-        for i in range(count):
-            acc[i] = w0 * buf[i]
-        for j in range(1, size):
-            wj = w[j]
-            seg = buf[j:j + count]
-            for i in range(count):
-                acc[i] += wj * seg[i]
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _store(dst, acc, count, store, scale, divisor):
-    """dst[i] (store)= scale * acc[i] / divisor, store in WRITE, ADD, WRITE_SQUARE, ADD_SQUARE."""
-    if divisor != 1:
-        for i in range(count):
-            acc[i] = acc[i] / divisor
-    if store == 0:
-        for i in range(count):
-            dst[i] = scale * acc[i]
-    elif store == 1:
-        for i in range(count):
-            dst[i] += scale * acc[i]
-    elif store == 2:
-        for i in range(count):
-            v = scale * acc[i]
-            dst[i] = v * v
-    else:
-        for i in range(count):
-            v = scale * acc[i]
-            dst[i] += v * v
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_lines(src, dst, w, idx, left, cval, sym, store, scale, divisor, start, stop):
-    """Filter lines start..stop along the last axis of (lines, n) arrays; in place is allowed."""
-    n = src.shape[1]
-    buf = np.empty(idx.shape[0], w.dtype)
-    acc = np.empty(n, w.dtype)
-    for line in range(start, stop):
-        _fill(buf, src[line], idx, left, n, cval)
-        _correlate(acc, buf, w, sym, n)
-        _store(dst[line], acc, n, store, scale, divisor)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_panels(src, dst, w, idx, cval, sym, store, scale, divisor, block, start, stop):
-    """Filter panels start..stop along the middle axis of (outer, n, inner) arrays.
-
-    Panel ``task`` covers columns ``(task % n_blocks) * block`` onwards of slab
-    ``task // n_blocks``; in place is allowed.
-    """
-    _, n, inner = src.shape
-    m = idx.shape[0]
-    n_blocks = (inner + block - 1) // block
-    panel = np.empty((m, block), w.dtype)
-    acc = np.empty(block, w.dtype)
-    for task in range(start, stop):
-        o = task // n_blocks
-        b0 = (task % n_blocks) * block
-        width = min(block, inner - b0)
-        load_panel(panel, src, o, idx, b0, width, cval)
-        for i in range(n):
-            _correlate_rows(acc, panel, i, w, sym, width)
-            _store(dst[o, i, b0:b0 + width], acc, width, store, scale, divisor)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_planes(src, dst, wx, idx_x, left_x, sym_x, div_x, wy, idx_y, sym_y, div_y, cval, store, scale,
-                 start, stop):
-    """Filter planes start..stop of (outer, ny, nx) arrays along x, then y, in cache.
-
-    Each x-filtered row goes straight into the y panel (with the y boundary rows), so
-    the intermediate never travels to memory: two passes for the price of one. In place
-    is allowed (a plane is read whole before it is written).
-    """
-    _, ny, nx = src.shape
-    m = idx_y.shape[0]
-    one = wx.dtype.type(1.0)
-    buf = np.empty(idx_x.shape[0], wx.dtype)
-    acc_x = np.empty(nx, wx.dtype)
-    panel = np.empty((m, nx), wx.dtype)
-    acc = np.empty(nx, wx.dtype)
-    for o in range(start, stop):
-        for t in range(m):
-            j = idx_y[t]
-            if j >= 0:
-                _fill(buf, src[o, j], idx_x, left_x, nx, cval)
-                _correlate(acc_x, buf, wx, sym_x, nx)
-                _store(panel[t], acc_x, nx, 0, one, div_x)
-            else:
-                prow = panel[t]
-                for b in range(nx):
-                    prow[b] = cval
-        for i in range(ny):
-            _correlate_rows(acc, panel, i, wy, sym_y, nx)
-            _store(dst[o, i], acc, nx, store, scale, div_y)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_planes_yx(src, dst, wy, idx_y, sym_y, div_y, wx, idx_x, left_x, sym_x, div_x, cval, store, scale,
-                    start, stop):
-    """Filter planes start..stop of (outer, ny, nx) arrays along y, then x, in cache.
-
-    The plane is loaded once as a y panel (with its boundary rows); each y-filtered row
-    is stored in the middle of the x line buffer, extended there and filtered along x
-    straight into `dst`. The arithmetic of each pass is that of the separate line and
-    panel kernels, so the result equals the two passes run one after the other, bit for
-    bit. In place is allowed (the plane is read whole before it is written).
-    """
-    _, ny, nx = src.shape
-    m = idx_y.shape[0]
-    one = wy.dtype.type(1.0)
-    panel = np.empty((m, nx), wy.dtype)
-    buf = np.empty(idx_x.shape[0], wy.dtype)
-    mid = buf[left_x:left_x + nx]
-    acc = np.empty(nx, wy.dtype)
-    for o in range(start, stop):
-        load_panel(panel, src, o, idx_y, 0, nx, cval)
-        for i in range(ny):
-            _correlate_rows(acc, panel, i, wy, sym_y, nx)
-            _store(mid, acc, nx, 0, one, div_y)
-            _fill(buf, mid, idx_x, left_x, nx, cval)
-            _correlate(acc, buf, wx, sym_x, nx)
-            _store(dst[o, i], acc, nx, store, scale, div_x)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _correlate_rows(acc, panel, i, w, sym, width):
-    """acc[b] = sum_j w[j] * panel[i + j, b] for b < width."""
-    size = w.shape[0]
-    if sym != 0:
-        r = size // 2
-        c = w[r]
-        centre = panel[i + r]
-        for b in range(width):
-            acc[b] = c * centre[b]
-        for j in range(r):
-            wj = w[j]
-            lo = panel[i + j]
-            hi = panel[i + size - 1 - j]
-            if sym > 0:
-                for b in range(width):
-                    acc[b] += wj * (lo[b] + hi[b])
-            else:
-                for b in range(width):
-                    acc[b] += wj * (lo[b] - hi[b])
-    else:
-        first = panel[i]
-        w0 = w[0]
-        for b in range(width):
-            acc[b] = w0 * first[b]
-        for j in range(1, size):
-            wj = w[j]
-            row = panel[i + j]
-            for b in range(width):
-                acc[b] += wj * row[b]
-
+#: float32 data recurses in float32 sections while the operator's rounding bound
+#: (:attr:`~sep3d.kernels.IIR.float32_error`) stays below this fraction of the data's
+#: scale -- a twentieth or less of Deriche's own approximation error (~2e-4 of the peak
+#: for the smoothing kernel) -- and in float64 beyond (wide sigmas).
+IIR_FLOAT32_ERROR = 2e-5
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _recursive_columns(panel, fwd, back, c, width):
@@ -299,7 +84,6 @@ def _recursive_columns(panel, fwd, back, c, width):
             back[t, b] = ((panel[t1, b] * m1 + panel[t2, b] * m2 + panel[t3, b] * m3 + panel[t4, b] * m4)
                           - (back[t1, b] * d1 + back[t2, b] * d2 + back[t3, b] * d3 + back[t4, b] * d4))
 
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, stop):
     """An IIR along the middle axis of (outer, n, inner) views, panels start..stop.
@@ -325,162 +109,24 @@ def _pass_recursive(src, dst, c, idx, ext, cval, store, scale, block, start, sto
             t = ext + i
             for b in range(width):
                 row[b] = fwd[t, b] + back[t, b]
-            _store(dst[o, i, b0:b0 + width], row, width, store, scale, 1.0)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_varying(src, dst, w, starts, idx, store, scale, block, start, stop):
-    """A position-dependent FIR along the middle axis of (outer, n, inner) views, panels start..stop.
-
-    Output row ``i`` is ``sum_k w[i, k] * row[starts[i] + k]`` of the panel (the whole
-    axis, every window inside it). The views may be strided; in place is allowed.
-    """
-    _, n, inner = src.shape
-    size = w.shape[1]
-    n_blocks = (inner + block - 1) // block
-    panel = np.empty((n, block), w.dtype)
-    acc = np.empty(block, w.dtype)
-    for task in range(start, stop):
-        o = task // n_blocks
-        b0 = (task % n_blocks) * block
-        width = min(block, inner - b0)
-        load_panel(panel, src, o, idx, b0, width, 0.0)
-        for i in range(n):
-            s = starts[i]
-            w0 = w[i, 0]
-            for b in range(width):
-                acc[b] = w0 * panel[s, b]
-            for k in range(1, size):
-                wk = w[i, k]
-                for b in range(width):
-                    acc[b] += wk * panel[s + k, b]
-            _store(dst[o, i, b0:b0 + width], acc, width, store, scale, 1.0)
-
-
-def run_varying_pass(src, dst, axis, op, store, scale, compute_dtype):
-    """Apply the position-dependent `op` (a :class:`~sep3d.kernels.VaryingFIR`) along `axis`."""
-    shape = src.shape
-    n = shape[axis]
-    if n != op.length:
-        raise ValueError(f"the operator on axis {axis} is made for length {op.length}; the axis has {n}")
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    if inner == 1:  # lines along the contiguous axis: columns of the transposed view
-        s3, d3 = src.reshape(outer, n).T[None], dst.reshape(outer, n).T[None]
-        outer, inner = 1, outer
-    else:
-        s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-    w = op.weights.astype(compute_dtype)
-    threads = get_num_threads()
-    block = _panel_block(outer, n, inner, 1, w.itemsize, threads)
-    tasks = outer * -(-inner // block)
-    idx = np.arange(n, dtype=np.int64)
-    dt = w.dtype.type
-    parallel(tasks, threads, lambda a, b: _pass_varying(
-        s3, d3, w, op.starts, idx, store, dt(scale), block, a, b))
-
-
-# ---------------------------------------------------------------------------------------
-# dense N-D correlation (method='direct' of sep3d.convolve)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _pass_dense(ext, out, rows, shifts, weights, bases, block, start, stop):
-    """Valid correlation of (rows, Xe) `ext` into (rows_out, X) `out`, tasks start..stop.
-
-    Tap k adds ``weights[k] * ext[base + rows[k], x + shifts[k]]`` to ``out[r, x]`` (``base =
-    bases[r]``); task = (output row, block of `block` samples along the last axis). Four
-    taps per sweep of the accumulator: the loads, not the multiply-adds, bound it.
-    """
-    width = out.shape[1]
-    taps = weights.shape[0]
-    n_blocks = (width + block - 1) // block
-    acc = np.empty(block, weights.dtype)
-    for task in range(start, stop):
-        r = task // n_blocks
-        x0 = (task % n_blocks) * block
-        count = min(block, width - x0)
-        base = bases[r]
-        for x in range(count):
-            acc[x] = 0.0
-        k = 0
-        while k + 4 <= taps:
-            w0, w1, w2, w3 = weights[k], weights[k + 1], weights[k + 2], weights[k + 3]
-            s0 = ext[base + rows[k], x0 + shifts[k]:x0 + shifts[k] + count]
-            s1 = ext[base + rows[k + 1], x0 + shifts[k + 1]:x0 + shifts[k + 1] + count]
-            s2 = ext[base + rows[k + 2], x0 + shifts[k + 2]:x0 + shifts[k + 2] + count]
-            s3 = ext[base + rows[k + 3], x0 + shifts[k + 3]:x0 + shifts[k + 3] + count]
-            for x in range(count):
-                acc[x] += (w0 * s0[x] + w1 * s1[x]) + (w2 * s2[x] + w3 * s3[x])
-            k += 4
-        while k < taps:
-            w0 = weights[k]
-            s0 = ext[base + rows[k], x0 + shifts[k]:x0 + shifts[k] + count]
-            for x in range(count):
-                acc[x] += w0 * s0[x]
-            k += 1
-        dst = out[r]
-        for x in range(count):
-            dst[x0 + x] = acc[x]
-
-
-def run_dense_correlation(ext, weights, out):
-    """``out[i] = sum_j weights[j] * ext[i + j]`` over every N-D tap j (a valid correlation).
-
-    `ext` is the input already extended by the kernel's reach (``ext.shape == out.shape +
-    weights.shape - 1``), C-contiguous, of the compute dtype, as is `weights`; `out` is a
-    C-contiguous array of that dtype. Zero taps are skipped. The output rows along the last
-    axis are shared out to the thread pool.
-    """
-    nd = ext.ndim
-    lead_ext, lead_out = ext.shape[:-1], out.shape[:-1]
-    if out.size == 0:
-        return
-    nz = np.nonzero(weights)
-    if nz[0].size == 0:
-        out[...] = 0
-        return
-    rows = (np.ravel_multi_index(nz[:-1], lead_ext) if nd > 1 else np.zeros(nz[0].size, np.intp)).astype(np.int64)
-    shifts = nz[-1].astype(np.int64)
-    taps = np.ascontiguousarray(weights[nz])
-    n_rows = int(np.prod(lead_out, dtype=np.int64))
-    if nd > 1:
-        bases = np.ravel_multi_index(np.unravel_index(np.arange(n_rows), lead_out), lead_ext).astype(np.int64)
-    else:
-        bases = np.zeros(1, np.int64)
-    e2 = ext.reshape(-1, ext.shape[-1])
-    o2 = out.reshape(-1, out.shape[-1])
-    width = out.shape[-1]
-    block = min(width, 2048)  # the accumulator stays in L1
-    tasks = n_rows * -(-width // block)
-    parallel(tasks, get_num_threads(), lambda a, b: _pass_dense(e2, o2, rows, shifts, taps, bases, block, a, b))
-
-
-#: float32 data recurses in float32 sections while the operator's rounding bound
-#: (:attr:`~sep3d.kernels.IIR.float32_error`) stays below this fraction of the data's
-#: scale -- a twentieth or less of Deriche's own approximation error (~2e-4 of the peak
-#: for the smoothing kernel) -- and in float64 beyond (wide sigmas).
-IIR_FLOAT32_ERROR = 2e-5
-
+            store_row(dst[o, i, b0:b0 + width], row, width, store, scale, 1.0)
 
 #: Vectors of a strip of the recursion (its columns: 4 x 8 float32 or 4 x 4 float64):
 #: sixteen independent chains hide the latency of the feedback multiply-adds, and the
 #: states of the four sections (20 vectors) still fit in the registers.
 STRIP_VECTORS = 4
+
 #: Bytes of one vector (AVX2): the strip is ``STRIP_VECTORS * VECTOR_BYTES`` bytes wide.
 VECTOR_BYTES = 32
-
 
 #: Row stride (bytes) up to which the strips of a pass read the source and write the
 #: destination directly rather than through a panel (256^3 float32, sigma 16: writing
 #: 1 KB rows directly 21 -> 19 ms a pass, 256 KB rows 26 -> 33 ms).
 DIRECT_ROW_BYTES = 4096
 
-
 def strip_width(dtype):
     """Columns of one strip of :func:`_strip_sections` for `dtype` (32 float32, 16 float64)."""
     return STRIP_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
-
 
 def _strip_codegen(reflected):
     """The code of :func:`_strip_sections` (``reflected``: of :func:`_strip_sections_reflected`)."""
@@ -625,7 +271,6 @@ def _strip_codegen(reflected):
 
     return codegen
 
-
 @intrinsic
 def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
     """The four sections over one strip of a panel, their states in vector registers.
@@ -648,7 +293,6 @@ def _strip_sections(typingctx, P, D, C, S, b0, sec, d0, scale):
 
     return sig, _strip_codegen(False)
 
-
 @intrinsic
 def _strip_sections_reflected(typingctx, P, D, C, S, b0, sec, d0, scale, sign):
     """:func:`_strip_sections` for the ``reflect`` mode of an operator whose anticausal
@@ -662,7 +306,6 @@ def _strip_sections_reflected(typingctx, P, D, C, S, b0, sec, d0, scale, sign):
         return None
     sig = types.void(P, D, C, S, types.intp, sec, types.intp, scale, sign)
     return sig, _strip_codegen(True)
-
 
 def _transpose_network(builder, rows):
     """The columns of a square tile of vectors (8 float32 or 4 float64) as vectors:
@@ -690,7 +333,6 @@ def _transpose_network(builder, rows):
               shuffle(t[g + 1], t[g + 3], even), shuffle(t[g + 1], t[g + 3], odd)]
     low, high = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
     return ([shuffle(u[j], u[j + 4], low) for j in range(4)] + [shuffle(u[j], u[j + 4], high) for j in range(4)])
-
 
 @intrinsic
 def _transpose_tile(typingctx, A, B, a_row, a_col, b_row, b_col, scale):
@@ -733,7 +375,6 @@ def _transpose_tile(typingctx, A, B, a_row, a_col, b_row, b_col, scale):
 
     return sig, codegen
 
-
 @njit(cache=True, nogil=True)
 def _transpose_block(A, B, a_row, a_col, b_row, b_col, rows, cols, scale, tile):
     """``B[b_row + j, b_col + i] = scale * A[a_row + i, a_col + j]``, i < rows, j < cols:
@@ -748,7 +389,6 @@ def _transpose_block(A, B, a_row, a_col, b_row, b_col, rows, cols, scale, tile):
         src = A[a_row + i]
         for j in range(full_c if i < full_r else 0, cols):
             B[b_row + j, b_col + i] = scale * src[a_col + j]
-
 
 @intrinsic
 def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
@@ -810,7 +450,6 @@ def _strip_states(typingctx, P, S, b0, weights, lo, hi, first, constant):
 
     return sig, codegen
 
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _edge_strip(out, P, j, b0, cval, strip):
     """Columns ``b0 .. b0 + strip`` of row ``j`` of P (or `cval` where j is -1) into `out`."""
@@ -821,7 +460,6 @@ def _edge_strip(out, P, j, b0, cval, strip):
     else:
         for b in range(strip):
             out[b] = cval
-
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _sections_panel(P, p0, D, C, S, sec, weights, spans, constant, edges, cval, width, strip, out, o0, scale,
@@ -856,7 +494,6 @@ def _sections_panel(P, p0, D, C, S, sec, weights, spans, constant, edges, cval, 
         else:
             _strip_sections(P, D, C, S, b0, sec, b, 1.0)
 
-
 @njit(cache=True, nogil=True)
 def _pad_panel(P, width, strip):
     """Zeros in the panel's columns from `width` to the end of its last strip (never
@@ -866,7 +503,6 @@ def _pad_panel(P, width, strip):
         row = P[t]
         for b in range(width, padded):
             row[b] = 0.0
-
 
 @njit(cache=True, nogil=True)
 def _section_workspace(n, block, strip, dt):
@@ -879,7 +515,6 @@ def _section_workspace(n, block, strip, dt):
     P = flat[:n * w].reshape((n, w))
     D = flat[size:size + n * w].reshape((n, w))
     return P, D, np.empty((n, 2 * strip), dt), np.empty((11, strip), dt)
-
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _panel_sections(src, dst, o, b0, width, P, D, C, S, sec, weights, spans, constant, edges, cval, store, scale,
@@ -898,8 +533,7 @@ def _panel_sections(src, dst, o, b0, width, P, D, C, S, sec, weights, spans, con
                     whole, sign)
     if whole < width:
         for t in range(n):
-            _store(dst[o, t, b0 + whole:b0 + width], D[t, whole:width], width - whole, store, scale, 1.0)
-
+            store_row(dst[o, t, b0 + whole:b0 + width], D[t, whole:width], width - whole, store, scale, 1.0)
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, direct, sign,
@@ -916,7 +550,6 @@ def _pass_sections(src, dst, sec, weights, spans, constant, edges, cval, store, 
         b0 = (task % n_blocks) * block
         _panel_sections(src, dst, task // n_blocks, b0, min(block, inner - b0), P, D, C, S, sec, weights, spans,
                         constant, edges, cval, store, scale, strip, direct, sign)
-
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _pass_sections_near(src, dst, sec, weights, spans, constant, edges, cval, scale, block, strip, sign, start,
@@ -939,7 +572,6 @@ def _pass_sections_near(src, dst, sec, weights, spans, constant, edges, cval, sc
         if whole < width:
             _panel_sections(src, dst, o, b0 + whole, width - whole, P, D, C, S, sec, weights, spans, constant,
                             edges, cval, 0, scale, strip, False, sign)
-
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, store, scale, block, strip, sign,
@@ -965,8 +597,7 @@ def _pass_sections_lines(src, dst, sec, weights, spans, constant, edges, cval, s
         else:
             _transpose_block(D, T, 0, 0, 0, 0, n, width, 1.0, tile)
             for b in range(width):
-                _store(dst[l0 + b], T[b], n, store, scale, 1.0)
-
+                store_row(dst[l0 + b], T[b], n, store, scale, 1.0)
 
 @functools.lru_cache(maxsize=256)
 def _section_boundaries(op, n, mode):
@@ -1012,13 +643,11 @@ def _section_boundaries(op, n, mode):
     edges = np.array([source(-1), source(n), source(n + 1)], np.int64)
     return weights, spans, dense[:, n].copy(), edges
 
-
 def iir_compute_dtype(op, compute_dtype):
     """float32 for float32 work when the operator's rounding bound allows it, else float64."""
     if np.dtype(compute_dtype) == np.float32 and op.float32_error <= IIR_FLOAT32_ERROR:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
-
 
 def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
     """Apply the IIR `op` along `axis` as second-order sections (see :class:`~sep3d.kernels.IIR`)."""
@@ -1043,7 +672,7 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
         while block > 8 and -(-outer // block) < 4 * threads:
             block //= 2
         tasks = -(-outer // block)
-        parallel(tasks, threads, lambda a, b: _pass_sections_lines(
+        thread_pool.parallel(tasks, threads, lambda a, b: _pass_sections_lines(
             s2, d2, sec, weights, spans, constant, edges, cval, store, scale, block, strip, sign, a, b))
         return
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
@@ -1058,13 +687,12 @@ def run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtyp
     # strips write straight into dst, and read src too when it holds the compute dtype
     near = inner * dst.itemsize <= DIRECT_ROW_BYTES
     if near and store == WRITE and src.dtype == dt:
-        parallel(tasks, threads, lambda a, b: _pass_sections_near(
+        thread_pool.parallel(tasks, threads, lambda a, b: _pass_sections_near(
             s3, d3, sec, weights, spans, constant, edges, cval, scale, block, strip, sign, a, b))
         return
-    parallel(tasks, threads, lambda a, b: _pass_sections(
+    thread_pool.parallel(tasks, threads, lambda a, b: _pass_sections(
         s3, d3, sec, weights, spans, constant, edges, cval, store, scale, block, strip, near and store == WRITE, sign,
         a, b))
-
 
 def run_recursive_pass(src, dst, axis, op, mode, cval, store, scale):
     """Apply the IIR `op` along `axis` from `src` to `dst` (C-contiguous, same shape); float64 inside."""
@@ -1084,151 +712,5 @@ def run_recursive_pass(src, dst, axis, op, mode, cval, store, scale):
         block //= 2
     tasks = outer * -(-inner // block)
     coef = op.coef
-    parallel(tasks, threads, lambda a, b: _pass_recursive(
+    thread_pool.parallel(tasks, threads, lambda a, b: _pass_recursive(
         s3, d3, coef, idx, ext, float(cval), store, float(scale), block, a, b))
-
-
-# ---------------------------------------------------------------------------------------
-# running a schedule
-
-
-def _panel_block(outer, n, inner, size, itemsize, threads):
-    """Columns per panel: the panel fits in L2 and there is work for every thread."""
-    budget = 512 * 1024  # bytes of panel per task
-    block = max(16, budget // ((n + size - 1) * itemsize))
-    block = min(inner, (block // 16) * 16 or 16)
-    while block > 16 and outer * -(-inner // block) < 4 * threads:
-        block = max(16, (block // 2 // 16) * 16)
-    return min(block, inner)
-
-
-def run_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype):
-    """Apply one FIR or IIR along `axis` from `src` to `dst` (C-contiguous, same shape)."""
-    if Mode(mode) != Mode.CONSTANT:
-        cval = 0.0  # only constant mode reads it (a NaN cval must not reach the other modes)
-    if isinstance(op, IIR):
-        if op.sections is not None:
-            return run_sections_pass(src, dst, axis, op, mode, cval, store, scale, compute_dtype)
-        return run_recursive_pass(src, dst, axis, op, mode, cval, store, scale)
-    if isinstance(op, VaryingFIR):
-        return run_varying_pass(src, dst, axis, op, store, scale, compute_dtype)
-    shape = src.shape
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    n = shape[axis]
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    w = op.taps.astype(compute_dtype)
-    cval, scale, divisor = w.dtype.type(cval), w.dtype.type(scale), w.dtype.type(op.divisor)
-    idx = boundary_index(n, op.left, op.size, int(mode))
-    threads = get_num_threads()
-    if inner == 1:
-        s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
-        parallel(outer, threads, lambda a, b: _pass_lines(
-            s2, d2, w, idx, op.left, cval, op.symmetry, store, scale, divisor, a, b))
-    else:
-        block = _panel_block(outer, n, inner, op.size, w.itemsize, threads)
-        tasks = outer * -(-inner // block)
-        s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-        parallel(tasks, threads, lambda a, b: _pass_panels(
-            s3, d3, w, idx, cval, op.symmetry, store, scale, divisor, block, a, b))
-
-
-def run_fused_pass(src, dst, first, second, modes, cval, compute_dtype):
-    """The x and y passes `first` and `second` (either order) in one sweep over the planes."""
-    shape = src.shape
-    ny, nx = shape[-2:]
-    outer = int(np.prod(shape[:-2], dtype=np.int64))
-    x, y = (first, second) if first.axis == len(shape) - 1 else (second, first)
-    wx, wy = x.op.taps.astype(compute_dtype), y.op.taps.astype(compute_dtype)
-    dt = wx.dtype.type
-    idx_x = boundary_index(nx, x.op.left, x.op.size, int(modes[-1]))
-    idx_y = boundary_index(ny, y.op.left, y.op.size, int(modes[-2]))
-    s3, d3 = src.reshape(outer, ny, nx), dst.reshape(outer, ny, nx)
-    if x is first:
-        parallel(outer, get_num_threads(), lambda a, b: _pass_planes(
-            s3, d3, wx, idx_x, x.op.left, x.op.symmetry, dt(x.op.divisor), wy, idx_y,
-            y.op.symmetry, dt(y.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
-    else:
-        parallel(outer, get_num_threads(), lambda a, b: _pass_planes_yx(
-            s3, d3, wy, idx_y, y.op.symmetry, dt(y.op.divisor), wx, idx_x, x.op.left, x.op.symmetry,
-            dt(x.op.divisor), dt(cval), second.store, dt(second.scale), a, b))
-
-
-def run_schedule(plan, image, results, temp_dtype, compute_dtype):
-    """Run `plan` on the C-contiguous `image` into the C-contiguous `results`.
-
-    Temporaries are allocated only if a step actually stores into them: an x result
-    consumed inside a fused x-y pass never exists as a volume.
-    """
-    sched = plan.schedule()
-    units = execution_units(sched.steps, image.shape, np.dtype(compute_dtype).itemsize)
-    buffer = schedule_buffers(image, results, temp_dtype, compute_dtype)
-
-    for unit in units:
-        if len(unit) == 2:
-            first, second = unit
-            run_fused_pass(buffer(first.src), buffer(second.dst), first, second, plan.modes, plan.cval,
-                           compute_dtype)
-            continue
-        (step,) = unit
-        src, dst = buffer(step.src), buffer(step.dst)
-        if isinstance(step, Pass):
-            run_pass(src, dst, step.axis, step.op, plan.modes[step.axis], plan.cval,
-                     step.store, step.scale, compute_dtype)
-        else:
-            scale_step(src, dst, step.store, step.scale)
-    if sched.sqrt_results:
-        for r in results:
-            np.sqrt(r, out=r, casting="unsafe")
-    return results
-
-
-# ---------------------------------------------------------------------------------------
-# layout, aliasing and dtypes around a schedule
-
-
-def execute(plan, image, outputs, temp_dtype, compute_dtype):
-    """Run `plan` on `image` (any layout) and store into `outputs` (arrays of its shape).
-
-    Each output may have any layout and any dtype: a result that cannot be written in
-    place (non-contiguous, another layout than the input, an unsupported dtype, or
-    memory shared with `image` where a multi-term plan would read it after writing)
-    is computed in a fresh array and copied in. A plan with ``arithmetic="scipy"`` runs
-    in :mod:`sep3d.backends.exact` (scipy.ndimage's own sums and per-pass casts).
-    """
-    if plan.arithmetic == "scipy":
-        from . import exact
-
-        (out,) = outputs
-        exact.run_chain(plan, image, out)
-        return outputs
-    if image.dtype not in READABLE_DTYPES:
-        image = image.astype(compute_dtype)
-    perm = c_order_perm(image)
-    if perm is None:
-        image = np.ascontiguousarray(image)
-        perm = tuple(range(image.ndim))
-    work_image = image.transpose(perm)
-    work_plan = plan if perm == tuple(range(image.ndim)) else plan.transpose(perm)
-    single_chain = len(plan.terms()) == 1
-    views, copies = [], []
-    for out in outputs:
-        view = out.transpose(perm)
-        direct = (view.flags.c_contiguous and out.dtype in KERNEL_DTYPES
-                  and (not np.may_share_memory(out, image)
-                       or (single_chain and same_memory(view, work_image))))
-        if direct:
-            views.append(view)
-        else:
-            dtype = out.dtype if out.dtype in KERNEL_DTYPES else compute_dtype
-            tmp = np.empty(work_image.shape, dtype)
-            views.append(tmp)
-            copies.append((out, tmp))
-    if temp_dtype not in KERNEL_DTYPES:
-        temp_dtype = compute_dtype
-    run_schedule(work_plan, work_image, views, temp_dtype, compute_dtype)
-    inverse = np.argsort(perm)
-    for out, tmp in copies:
-        cast_into(out, tmp.transpose(inverse))
-    return outputs
-
-

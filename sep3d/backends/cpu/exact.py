@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import READABLE_DTYPES, boundary_index, c_cast_into, scipy_chain
+from ..common import READABLE_DTYPES, boundary_index, c_cast_into, scipy_chain
+from .. import threads as thread_pool
+from ..threads import get_num_threads
 from .panels import load_panel
-from .threads import get_num_threads, parallel
 
 __all__ = ["run_chain", "scipy_symmetry"]
 
@@ -198,7 +199,7 @@ def _run_pass(src, dst, axis, op, mode, cval):
     threads = get_num_threads()
     if inner == 1:
         s2, d2 = src.reshape(outer, n), dst.reshape(outer, n)
-        parallel(outer, threads, lambda a, b: _pass_lines(
+        thread_pool.parallel(outer, threads, lambda a, b: _pass_lines(
             s2, d2, op.taps, sym, size1, size2, uniform, idx, float(cval), a, b))
         return
     block = min(inner, 256)
@@ -206,7 +207,7 @@ def _run_pass(src, dst, axis, op, mode, cval):
         block //= 2
     tasks = outer * -(-inner // block)
     s3, d3 = src.reshape(outer, n, inner), dst.reshape(outer, n, inner)
-    parallel(tasks, threads, lambda a, b: _pass_panels(
+    thread_pool.parallel(tasks, threads, lambda a, b: _pass_panels(
         s3, d3, op.taps, sym, size1, size2, uniform, idx, float(cval), block, a, b))
 
 
