@@ -6,6 +6,7 @@
 #                  scene pipeline (pipelines/hyperspectral.yaml) whole and in tiles
 #   make test   -- create/refresh .venv with the test extras, run the whole test suite
 # Both are idempotent: the virtualenv is rebuilt only when pyproject.toml changes.
+#   make docs   -- the documentation site (Sphinx) into docs/_build/html
 #   make test-pythons -- the suite on every supported Python (3.10-3.13), one venv each in
 #                        .venvs/ (PYTHONS=..., PYTHONS_SUITE=full|core)
 
@@ -23,7 +24,7 @@ MUTATE_MINUTES ?= 30
 PYTHONS ?= 3.10 3.11 3.12 3.13
 PYTHONS_SUITE ?= full
 
-.PHONY: demo test test-pythons bench bench-ibsi mutate clean
+.PHONY: demo test test-pythons bench bench-ibsi docs mutate clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,14 @@ bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_hyperspectral.py
 	$(PY) benchmarks/bench_spectral.py
 
+$(VENV)/.stamp-docs: $(VENV)/.stamp-radiomics pyproject.toml
+	$(PY) -m pip install --quiet -e ".[radiomics,docs]"
+	touch $@
+
+# The documentation site into docs/_build/html (warnings are errors; the gallery runs examples/).
+docs: $(VENV)/.stamp-docs
+	$(PY) -m sphinx -W -T -b html -d docs/_build/doctrees docs docs/_build/html
+
 # IBSI 2 filters against MIRP, which runs in its own venv (its pins may clash with sep3d's).
 .venvs/mirp/.stamp:
 	$(PYTHON) -m venv .venvs/mirp
@@ -82,4 +91,4 @@ bench-ibsi: $(VENV)/.stamp-test .venvs/mirp/.stamp
 	$(PY) benchmarks/bench_ibsi.py --mirp-python .venvs/mirp/bin/python --case lung1 --repeats 1
 
 clean:
-	rm -rf $(VENV) .venvs demo-output .mutate
+	rm -rf $(VENV) .venvs demo-output .mutate docs/_build docs/api/generated docs/auto_examples

@@ -35,7 +35,7 @@ axes : int or sequence of int, optional
     The axes to filter; default all.""",
     "mode": """\
 mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'} or sequence, optional
-    Boundary extension, with scipy.ndimage's meaning (also its 'grid-*' aliases); one
+    Boundary extension, with scipy.ndimage's meaning (also its ``grid-*`` aliases); one
     value or one per axis in `axes`. Default 'reflect'.""",
     "cval": """\
 cval : float, optional
@@ -78,7 +78,7 @@ output : ndarray or dtype, optional
     the dtype of the result. Default: the input's dtype, as scipy.ndimage.""",
     "nd_mode": """\
 mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
-    Boundary extension, scipy.ndimage's meaning (also its 'grid-*' aliases).""",
+    Boundary extension, scipy.ndimage's meaning (also its ``grid-*`` aliases).""",
     "nd_mode_multiple": """\
 mode : str or sequence of str, optional
     Boundary extension, scipy.ndimage's meaning; one value or one per filtered axis.""",

@@ -19,7 +19,7 @@ scipy.ndimage (1.17), and scipy's numbers:
 Errors are the classes scipy raises, with messages that name the argument and contain
 scipy's own phrase; where scipy raises RuntimeError the error is also a ValueError or
 TypeError (:class:`~sep3d._validate.ArgumentValueError`). The deliberate differences
-are listed in the README ("Semantics").
+are listed in the user guide (docs/user_guide/ct_filters.md, "Semantics").
 """
 from __future__ import annotations
 

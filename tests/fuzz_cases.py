@@ -278,7 +278,7 @@ def rich_cases(draw):
         if name in ("gaussian", "gaussian_derivative", "laplacian_of_gaussian", "difference_of_gaussians"):
             kwargs["method"] = draw(st.sampled_from(("fir", "recursive")))
             if kwargs["method"] == "recursive" and values == "nan":
-                values = "normal"  # a recursion carries a NaN along its whole line (README, Semantics)
+                values = "normal"  # a recursion carries a NaN along its whole line (docs/user_guide/ct_filters.md, Semantics)
     del used, spacing
     output = draw(st.sampled_from((None, None, "C", "F", "input")))
     return Case("rich", name, shape, dtype, values, layout, seed, args, kwargs, output)
@@ -318,7 +318,7 @@ def _call(module, name, x, args, kwargs, output):
         return func(x, *args, output=output, **kwargs)
 
 
-#: Mistakes sep3d refuses where scipy computes something (README, "Semantics").
+#: Mistakes sep3d refuses where scipy computes something (docs/user_guide/ct_filters.md, "Semantics").
 def _deliberate(case, exc):
     text = str(exc)
     return any(p in text for p in (

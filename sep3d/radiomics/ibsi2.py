@@ -10,7 +10,7 @@ The data folder is laid out as the IBSI distributes it (and as ``../shared/ibsi2
 Phase 1 passes a configuration when every voxel of sep3d's response map is within 1% of
 the consensus map's range; Phase 2 when each of the 18 intensity statistics of the filtered
 CT phantom inside its re-segmented mask lies within the consensus tolerance. The tables
-:data:`PHASE1` and :data:`PHASE2` are the README's configurations, written with
+:data:`PHASE1` and :data:`PHASE2` are the configurations of the data folder's README, written with
 :mod:`sep3d.ibsi`; ``sep3d ibsi2 --data DIR`` runs them (:func:`main`).
 """
 from __future__ import annotations
@@ -133,8 +133,12 @@ RESEGMENT = (-1000.0, 400.0)
 
 @dataclass
 class Result:
-    """One configuration's outcome: ``error`` is % of range (Phase 1) or the worst |value -
-    consensus| / tolerance (Phase 2); ``details`` the statistics outside tolerance."""
+    """One configuration's outcome.
+
+    ``error`` is the largest difference in % of the consensus map's range (Phase 1), or the
+    worst ``abs(value - consensus) / tolerance`` over the statistics (Phase 2); ``details``
+    names what is off (the statistics outside their tolerance).
+    """
     phase: str
     test_id: str
     what: str

@@ -252,11 +252,11 @@ def index(cube, name_or_formula, *, bands=None, method="nearest", wavelength=Non
     -----
     Built-in wavelengths (the nearest band to each is used):
 
-    ====  =================================  ======================================
-    NDVI  ``(nir - red) / (nir + red)``      nir 842 nm, red 665 nm (Sentinel-2 B8, B4)
-    NDWI  ``(green - nir) / (green + nir)``  green 560 nm, nir 842 nm (McFeeters 1996)
-    NDRE  ``(nir - rededge) / (nir + rededge)``  nir 790 nm, red edge 720 nm
-    ====  =================================  ======================================
+    ====  =======================================  ==========================================
+    NDVI  ``(nir - red) / (nir + red)``            nir 842 nm, red 665 nm (Sentinel-2 B8, B4)
+    NDWI  ``(green - nir) / (green + nir)``        green 560 nm, nir 842 nm (McFeeters 1996)
+    NDRE  ``(nir - rededge) / (nir + rededge)``    nir 790 nm, red edge 720 nm
+    ====  =======================================  ==========================================
 
     The tolerance for a wavelength is 2 x the median band spacing (a cube of one band:
     the wavelength must match exactly), so a spec outside the sensor's range or in a
