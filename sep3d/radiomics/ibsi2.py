@@ -11,7 +11,7 @@ Phase 1 passes a configuration when every voxel of sep3d's response map is withi
 the consensus map's range; Phase 2 when each of the 18 intensity statistics of the filtered
 CT phantom inside its re-segmented mask lies within the consensus tolerance. The tables
 :data:`PHASE1` and :data:`PHASE2` are the configurations of the data folder's README, written with
-:mod:`sep3d.ibsi`; ``sep3d ibsi2 --data DIR`` runs them (:func:`main`).
+:mod:`sep3d.ibsi`; ``sep3d ibsi2 --data DIR`` runs them (:func:`run`).
 """
 from __future__ import annotations
 
