@@ -278,7 +278,7 @@ def rich_cases(draw):
         if name in ("gaussian", "gaussian_derivative", "laplacian_of_gaussian", "difference_of_gaussians"):
             kwargs["method"] = draw(st.sampled_from(("fir", "recursive")))
             if kwargs["method"] == "recursive" and values == "nan":
-                values = "normal"  # a recursion carries a NaN along its whole line (docs/user_guide/ct_filters.md, Semantics)
+                values = "normal"  # a recursion carries a NaN along its whole line (user guide, Semantics)
     del used, spacing
     output = draw(st.sampled_from((None, None, "C", "F", "input")))
     return Case("rich", name, shape, dtype, values, layout, seed, args, kwargs, output)
