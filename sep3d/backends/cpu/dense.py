@@ -82,4 +82,5 @@ def run_dense_correlation(ext, weights, out):
     width = out.shape[-1]
     block = min(width, 2048)  # the accumulator stays in L1
     tasks = n_rows * -(-width // block)
-    thread_pool.parallel(tasks, get_num_threads(), lambda a, b: _pass_dense(e2, o2, rows, shifts, taps, bases, block, a, b))
+    thread_pool.parallel(tasks, get_num_threads(),
+                         lambda a, b: _pass_dense(e2, o2, rows, shifts, taps, bases, block, a, b))
