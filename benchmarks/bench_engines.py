@@ -11,28 +11,15 @@ the ratios. Every row first checks that the two engines agree (float32 tolerance
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
-import time
 
 import numpy as np
-import scipy
 import scipy.ndimage as ndi
 from scipy.signal import savgol_filter
 
 import sep3d
 
-
-def median_time(func, repeats):
-    func()  # warm-up: compile or cache load, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import machine, median_time  # benchmarks/timing.py (the script's folder is on sys.path)
 
 
 def rows(vol, cube, wl):
@@ -54,19 +41,6 @@ def rows(vol, cube, wl):
     ]
 
 
-def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-
-    return (f"{cpu}, {os.cpu_count()} cores, sep3d threads {sep3d.get_num_threads()}; Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, Numba {numba.__version__}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing (median)")
@@ -79,7 +53,9 @@ def main():
     vol = rng.random(shape, dtype=np.float32)
     cube = rng.random(cube_shape, dtype=np.float32)
     wl = np.linspace(400.0, 2500.0, cube_shape[0])
-    lines = [f"Machine: {machine()}", "",
+    import numba
+
+    lines = [f"Machine: {machine(f', Numba {numba.__version__}')}", "",
              f"Volume {shape[2]}x{shape[1]}x{shape[0]} (x, y, z) float32; cube {cube_shape} (band, y, x) float32; "
              f"median of {args.repeats} runs each.", "",
              "| plan | Numba engine ms | NumPy engine ms | scipy ms | NumPy / Numba | NumPy engine vs scipy |",

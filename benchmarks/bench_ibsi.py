@@ -21,20 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import scipy
 import SimpleITK as sitk
 
-import sep3d
 from sep3d import datasets, ibsi
+
+from timing import machine, median_time  # benchmarks/timing.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,27 +48,6 @@ CONFIGS = {
                lambda x, sp: ibsi.wavelet(x, "db3", "HHH", level=2, rotation_invariant=True, pooling="mean")),
     "simoncelli_l2": ("Simoncelli level 2, periodic", lambda x, sp: ibsi.simoncelli(x, 2, mode="wrap")),
 }
-
-
-def median_time(func, repeats):
-    func()  # warm-up: numba compile or cache load, FFT plans, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, sep3d threads {sep3d.get_num_threads()}; Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}")
 
 
 def default_mirp_python():

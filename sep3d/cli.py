@@ -146,8 +146,7 @@ def _ibsi2_command(parser, args):
     from .radiomics import ibsi2
 
     only = None if args.only is None else [t.strip() for t in args.only.split(",") if t.strip()]
-    try:
-        ibsi2.check_data(args.data, args.phase)
+    try:  # run() checks the data folder and the ids before the first configuration
         counts = {}
         start = time.perf_counter()
         for result in ibsi2.run(args.data, args.phase, args.backend, only):

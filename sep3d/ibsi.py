@@ -291,24 +291,31 @@ def _pool(responses, pooling):
     return pool
 
 
-def _convolve_sum(image, terms, mode, cval, backend):
-    """The sum of coefficient-weighted separable convolutions, as one plan (leading passes shared)."""
+def _sum_plan(outputs, axes, ndim, mode, cval, name):
+    """A FilterPlan of `outputs`, each a list of ``(coefficient, convolution kernel per axis of `axes`)``."""
     from ._validate import check_modes_on_axes
-    from .filters import run_plan
     from .kernels import FIR
     from .plan import FilterPlan, Output, Term
 
+    planned = []
+    for terms in outputs:
+        out_terms = []
+        for coefficient, kernels in terms:
+            ops = [None] * ndim
+            for axis, k in zip(axes, kernels):
+                ops[axis] = FIR(np.ascontiguousarray(k[::-1]))  # convolution kernel -> correlation taps
+            out_terms.append(Term(float(coefficient), tuple(ops)))
+        planned.append(Output(tuple(out_terms)))
+    return FilterPlan(tuple(planned), check_modes_on_axes(mode, axes, ndim), float(cval), None, name, tuple(axes))
+
+
+def _convolve_sum(image, terms, mode, cval, backend):
+    """The sum of coefficient-weighted separable convolutions, as one plan (leading passes shared)."""
+    from .filters import run_plan
+
     n = np.ndim(image)
     axes = tuple(range(n - len(terms[0][1]), n))
-    out_terms = []
-    for coefficient, kernels in terms:
-        ops = [None] * n
-        for axis, k in zip(axes, kernels):
-            ops[axis] = FIR(np.ascontiguousarray(k[::-1]))  # convolution kernel -> correlation taps
-        out_terms.append(Term(float(coefficient), tuple(ops)))
-    plan = FilterPlan((Output(tuple(out_terms)),), check_modes_on_axes(mode, axes, n), float(cval), None,
-                      "rotation mean", axes)
-    return run_plan(plan, image, backend=backend)
+    return run_plan(_sum_plan([terms], axes, n, mode, cval, "rotation mean"), image, backend=backend)
 
 
 def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
@@ -600,8 +607,6 @@ def _plane_spectrum(image, kernel_shape, axes, mode, cval, dtype):
 
     from .backends.threads import get_num_threads
 
-    if mode not in _NP_PAD:
-        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
     pad = [(0, 0)] * image.ndim
     for axis, n in zip(axes, kernel_shape):
         pad[axis] = (n // 2, n // 2)
@@ -655,38 +660,19 @@ def _gabor_plan(terms, axes, ndim, parts, mode, cval):
     """One FilterPlan whose outputs are the `parts` ('real', 'imaginary') of the complex separable sum.
 
     A real image convolved with ``column (x) row`` (complex) is, per part, a sum of real
-    separable terms: real = cr rr - ci ri, imaginary = cr ri + ci rr. Column passes (the
-    first axis) are shared between the two parts by the plan's schedule.
+    separable terms: real = cr rr - ci ri, imaginary = cr ri + ci rr (terms with an all-zero
+    factor left out). Column passes (the first axis) are shared between the two parts by
+    the plan's schedule.
     """
-    from .kernels import FIR
-    from .plan import FilterPlan, Output, Term
-    from ._validate import check_modes_on_axes
-
-    def op(taps, axis, ops):
-        if not np.any(taps):
-            return None
-        out = list(ops)
-        out[axis] = FIR(np.ascontiguousarray(taps[::-1]))  # convolution kernel -> correlation taps
-        return out
-
     outputs = []
     for part in parts:
-        terms_of_part = []
+        real_terms = []
         for column, row in terms:
-            pairs = ([(column.real, row.real, 1.0), (column.imag, row.imag, -1.0)] if part == "real" else
-                     [(column.real, row.imag, 1.0), (column.imag, row.real, 1.0)])
-            for c, r, sign in pairs:
-                ops = op(c, axes[0], [None] * ndim)
-                ops = None if ops is None else op(r, axes[1], ops)
-                if ops is not None:
-                    terms_of_part.append(Term(sign, tuple(ops)))
-        if not terms_of_part:  # an all-zero part (e.g. the imaginary part of a real kernel)
-            zero = [None] * ndim
-            zero[axes[0]] = FIR(np.zeros(1))
-            terms_of_part.append(Term(1.0, tuple(zero)))
-        outputs.append(Output(tuple(terms_of_part)))
-    modes = check_modes_on_axes(mode, axes, ndim)
-    return FilterPlan(tuple(outputs), modes, float(cval), None, "gabor", tuple(axes))
+            pairs = ([(1.0, column.real, row.real), (-1.0, column.imag, row.imag)] if part == "real" else
+                     [(1.0, column.real, row.imag), (1.0, column.imag, row.real)])
+            real_terms += [(sign, (c, r)) for sign, c, r in pairs if np.any(c) and np.any(r)]
+        outputs.append(real_terms or [(1.0, (np.zeros(1), np.zeros(1)))])  # an all-zero part
+    return _sum_plan(outputs, axes, ndim, mode, cval, "gabor")
 
 
 def _separable_response(image, terms, axes, parts, mode, cval, backend):

@@ -184,9 +184,12 @@ def _selected(table, only):
 def phase1(data, backend="auto", only=None):
     """Yield a :class:`Result` per Phase-1 configuration (all, or the ids in `only`)."""
     data = Path(data)
+    phantoms = {}  # each phantom read once
     for test_id in _selected(PHASE1, only):
         phantom, what, run_filter = PHASE1[test_id]
-        image = _read(data / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz").astype(np.float32)
+        if phantom not in phantoms:
+            phantoms[phantom] = _read(data / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz")
+        image = phantoms[phantom].astype(np.float32)
         ref = _read(data / "reference_response_maps" / f"{test_id.replace('.', '_')}-ValidCRM.nii.gz")
         ref = ref.astype(np.float64)
         out = np.asarray(run_filter(image, backend), dtype=np.float64)

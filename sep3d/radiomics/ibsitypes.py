@@ -34,9 +34,9 @@ Names start ``sep3d-ibsi-`` and spell the settings (``sep3d-ibsi-laws-E5L5S5-ene
 from __future__ import annotations
 
 import numpy as np
-import SimpleITK as sitk
 
 from .. import ibsi
+from ..io import ct
 from .._validate import check_backend
 
 __all__ = ["IBSI_IMAGE_TYPES", "getSep3dMeanImage", "getSep3dLawsImage", "getSep3dGaborImage",
@@ -105,16 +105,8 @@ class _Settings:
 
 def _array(image):
     """The image as float32 (z, y, x) (float64 kept) and its spacing in the same order."""
-    arr = sitk.GetArrayFromImage(image)
-    if arr.dtype != np.float64:
-        arr = arr.astype(np.float32)
-    return arr, tuple(float(s) for s in reversed(image.GetSpacing()))
-
-
-def _image(values, like):
-    out = sitk.GetImageFromArray(np.ascontiguousarray(values), isVector=False)
-    out.CopyInformation(like)
-    return out
+    arr, spacing = ct.from_sitk(image)
+    return (arr if arr.dtype == np.float64 else arr.astype(np.float32)), spacing
 
 
 def _number(value):
@@ -137,7 +129,7 @@ def getSep3dMeanImage(inputImage, inputMask, **kwargs):
     arr, _ = _array(inputImage)
     for size in sizes:
         values = ibsi.mean(arr, int(size), dimensions=dimensions, mode=mode, backend=backend)
-        yield _image(values, inputImage), f"sep3d-ibsi-mean-{int(size)}-{_suffix(mode, dimensions)}", kwargs
+        yield ct.to_sitk(values, like=inputImage), f"sep3d-ibsi-mean-{int(size)}-{_suffix(mode, dimensions)}", kwargs
 
 
 def ibsi_log_images(inputImage, kwargs):
@@ -151,7 +143,7 @@ def ibsi_log_images(inputImage, kwargs):
         values = ibsi.log(arr, sigma, spacing=spacing[-dimensions:], truncate=truncate, dimensions=dimensions,
                           mode=mode, backend=backend)
         name = f"sep3d-ibsi-log-sigma-{_number(sigma)}-mm-{_suffix(mode, dimensions)}"
-        yield _image(values, inputImage), name, kwargs
+        yield ct.to_sitk(values, like=inputImage), name, kwargs
 
 
 def getSep3dLawsImage(inputImage, inputMask, **kwargs):
@@ -176,7 +168,7 @@ def getSep3dLawsImage(inputImage, inputMask, **kwargs):
                        pooling=pooling, mode=mode, backend=backend)
     name = f"sep3d-ibsi-laws-{kernel}" + (f"-energy-{delta}" if energy else "") + (
         f"-rot-{pooling}" if rotation_invariant else "") + f"-{_suffix(mode, dimensions)}"
-    yield _image(values, inputImage), name, kwargs
+    yield ct.to_sitk(values, like=inputImage), name, kwargs
 
 
 def getSep3dGaborImage(inputImage, inputMask, **kwargs):
@@ -207,7 +199,7 @@ def getSep3dGaborImage(inputImage, inputMask, **kwargs):
                             pooling=pooling, response=response, spacing=spacing, mode=mode, backend=backend)
         name = (f"sep3d-ibsi-gabor-sigma-{_number(sigma)}-lambda-{_number(wavelength)}-gamma-{_number(gamma)}-"
                 f"{orientation}-{planes}-{response}-{_suffix(mode, dimensions)}")
-        yield _image(values, inputImage), name, kwargs
+        yield ct.to_sitk(values, like=inputImage), name, kwargs
 
 
 def ibsi_wavelet_images(inputImage, kwargs):
@@ -231,7 +223,7 @@ def ibsi_wavelet_images(inputImage, kwargs):
         raise ValueError(f"Sep3dWavelet: {exc}") from None
     name = f"sep3d-ibsi-wavelet-{wavelet}-{band}-level-{level}" + (
         f"-rot-{pooling}" if rotation_invariant else "") + f"-{_suffix(mode, dimensions)}"
-    yield _image(values, inputImage), name, kwargs
+    yield ct.to_sitk(values, like=inputImage), name, kwargs
 
 
 def getSep3dSimoncelliImage(inputImage, inputMask, **kwargs):
@@ -241,7 +233,7 @@ def getSep3dSimoncelliImage(inputImage, inputMask, **kwargs):
     level = settings.integer("level", 1, 1)
     arr, _ = _array(inputImage)
     values = ibsi.simoncelli(arr, level, dimensions=dimensions, mode=mode)
-    yield _image(values, inputImage), f"sep3d-ibsi-simoncelli-level-{level}-{_suffix(mode, dimensions)}", kwargs
+    yield ct.to_sitk(values, like=inputImage), f"sep3d-ibsi-simoncelli-level-{level}-{_suffix(mode, dimensions)}", kwargs
 
 
 def getSep3dRieszImage(inputImage, inputMask, **kwargs):
@@ -259,14 +251,14 @@ def getSep3dRieszImage(inputImage, inputMask, **kwargs):
     if base == "simoncelli":
         level = settings.integer("level", 1, 1)
         values = ibsi.riesz(arr, order, base="simoncelli", level=level, dimensions=dimensions, mode=mode)
-        yield (_image(values, inputImage),
+        yield (ct.to_sitk(values, like=inputImage),
                f"sep3d-ibsi-riesz-{label}-simoncelli-level-{level}-{_suffix(mode, dimensions)}", kwargs)
         return
     truncate = settings.number("truncate", 4.0)
     for sigma in settings.numbers("sigma"):
         values = ibsi.riesz(arr, order, base="log", sigma=sigma, spacing=spacing[-dimensions:], truncate=truncate,
                             dimensions=dimensions, mode=mode)
-        yield (_image(values, inputImage),
+        yield (ct.to_sitk(values, like=inputImage),
                f"sep3d-ibsi-riesz-{label}-log-sigma-{_number(sigma)}-mm-{_suffix(mode, dimensions)}", kwargs)
 
 
