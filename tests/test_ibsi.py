@@ -394,8 +394,14 @@ def test_ibsi2_command_names_what_the_data_folder_lacks(tmp_path, capsys):
         main(["ibsi2", "--data", str(tmp_path), "--phase", "1"])
     assert exit_.value.code == 2
     assert "lacks ['reference_response_maps']" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["ibsi2", "--data", str(DATA), "--only", "2.z"])
+    # a folder laid out as the IBSI's (empty files will do: the ids are checked before any is read)
+    (tmp_path / "reference_response_maps").mkdir()
+    (tmp_path / "ct_phantom").mkdir()
+    for name in ("ct_phantom/image.nii.gz", "ct_phantom/mask.nii.gz", "reference_values.csv"):
+        (tmp_path / name).touch()
+    with pytest.raises(SystemExit) as exit_:
+        main(["ibsi2", "--data", str(tmp_path), "--only", "2.z"])
+    assert exit_.value.code == 2
     assert "unknown test ids ['2.z']" in capsys.readouterr().err
 
 
