@@ -12,32 +12,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 
 import numpy as np
-import scipy
 import scipy.ndimage as ndi
 import SimpleITK as sitk
 
 import numba
 import sep3d
 from sep3d import ndimage as s3
-
-
-def median_time(func, repeats):
-    func()  # warm-up (compile or cache load, page faults of the output)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+import timing  # benchmarks/timing.py (the script's folder is on sys.path)
+from timing import median_time
 
 
 def sitk_filter(flt, vol_img):
@@ -161,15 +149,7 @@ def compile_times():
 
 
 def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, sep3d threads {sep3d.get_num_threads()}; Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
-            f"Numba {numba.__version__}, SimpleITK {sitk.Version.VersionString()}")
+    return timing.machine(f", Numba {numba.__version__}, SimpleITK {sitk.Version.VersionString()}")
 
 
 def main():

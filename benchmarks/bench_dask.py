@@ -31,7 +31,7 @@ import sep3d
 from sep3d import chunked
 from sep3d.filters import plan_laplacian_of_gaussian
 
-from bench_cpu import median_time  # benchmarks/ is on sys.path when a script in it runs
+from timing import median_time  # benchmarks/timing.py (benchmarks/ is on sys.path when a script in it runs)
 
 
 def chunked_overhead(repeats, n=256, chunk=128):

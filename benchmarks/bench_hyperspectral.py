@@ -24,7 +24,7 @@ import numba
 import sep3d
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cpu import median_time  # noqa: E402
+from timing import median_time  # noqa: E402  (benchmarks/timing.py)
 
 
 def make_cube(shape, seed=0):

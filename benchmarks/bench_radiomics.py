@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import sep3d.radiomics as sr
 from sep3d import datasets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cpu import machine, median_time  # noqa: E402
+from timing import machine, median_time  # noqa: E402  (benchmarks/timing.py)
 
 radiomics.setVerbosity(logging.ERROR)
 sr.register()

@@ -7,7 +7,7 @@
 with ``--quick``), NumPy band-first for sep3d and the same values band-last for Spectral
 Python: PCA statistics + projection to 10 components, MNF statistics, SAM against three
 endmembers, continuum removal on a pixel subset. A markdown table gives the median time
-of each (``median_time`` of bench_cpu.py: one warm-up, then the median of the repeats)
+of each (``median_time`` of benchmarks/timing.py: one warm-up, then the median of the repeats)
 and sep3d's speed-up; a check line says the two agree.
 
 (b) Out of core: a cube of twice ``--memory-limit`` is written to a Zarr store chunk by
@@ -99,7 +99,7 @@ def make_cube(shape, seed=0):
 def bench_in_memory(shape, repeats, peer_repeats):
     import spectral
 
-    from bench_cpu import median_time
+    from timing import median_time
     from sep3d import spectral as sp
 
     cube, ends, wl = make_cube(shape)
@@ -242,9 +242,9 @@ def bench_out_of_core(limit, nbands, workers, store=None):
 def machine():
     import spectral
 
-    from bench_cpu import machine as cpu_machine
+    from timing import machine as cpu_machine  # benchmarks/timing.py
 
-    return f"{cpu_machine()}, Spectral Python {spectral.__version__}"
+    return cpu_machine(f", Spectral Python {spectral.__version__}")
 
 
 def main():
