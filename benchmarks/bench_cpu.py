@@ -25,7 +25,7 @@ import numba
 import sep3d
 from sep3d import ndimage as s3
 import timing  # benchmarks/timing.py (the script's folder is on sys.path)
-from timing import median_time
+from timing import median_time, print_report
 
 
 def sitk_filter(flt, vol_img):
@@ -165,11 +165,7 @@ def main():
         parts += [bench_volume(shape, args.repeats, args.peer_repeats), ""]
     parts += [bench_int16(shapes[0], args.repeats, args.peer_repeats), ""]
     parts += [peak_extra_memory((256, 256, 256)), "", compile_times()]
-    report = "\n".join(parts)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(report + "\n")
+    print_report(parts, args.out)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import sep3d
 from sep3d import chunked
 from sep3d.filters import plan_laplacian_of_gaussian
 
-from timing import median_time  # benchmarks/timing.py (benchmarks/ is on sys.path when a script in it runs)
+from timing import median_time, print_report  # benchmarks/timing.py (benchmarks/ is on sys.path)
 
 
 def chunked_overhead(repeats, n=256, chunk=128):
@@ -201,10 +201,7 @@ def main():
         if not args.skip_big:
             lines += out_of_core(tmp, shape=(128, 256, 256) if args.quick else (512, 1024, 1024))
         lines += batch_throughput(tmp, n_cases=4 if args.quick else 16)
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    print_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from scipy.signal import savgol_filter
 
 import sep3d
 
-from timing import machine, median_time  # benchmarks/timing.py (the script's folder is on sys.path)
+from timing import machine, median_time, print_report  # benchmarks/timing.py (the script's folder is on sys.path)
 
 
 def rows(vol, cube, wl):
@@ -71,11 +71,7 @@ def main():
         lines.append(f"| {name} | {t_cpu * 1e3:.1f} | {t_np * 1e3:.1f} | {t_peer * 1e3:.1f} | "
                      f"{t_np / t_cpu:.1f}x slower | {t_peer / t_np:.2f}x |")
         print(lines[-1], file=sys.stderr, flush=True)
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(report + "\n")
+    print_report(lines, args.out)
 
 
 if __name__ == "__main__":

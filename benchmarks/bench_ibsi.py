@@ -31,7 +31,7 @@ import SimpleITK as sitk
 
 from sep3d import datasets, ibsi
 
-from timing import machine, median_time  # benchmarks/timing.py (the script's folder is on sys.path)
+from timing import machine, median_time, print_report  # benchmarks/timing.py (the script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 
@@ -130,11 +130,7 @@ def main():
         lines.append("MIRP not run: give --mirp-python or run `make bench-ibsi` (it builds .venvs/mirp).")
     else:
         lines.append(f"MIRP {', '.join(sorted(v for v in versions if v))} ({args.mirp_python}).")
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(report + "\n")
+    print_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -248,6 +248,8 @@ def machine():
 
 
 def main():
+    from timing import print_report  # benchmarks/timing.py
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=parse_shape, help="BANDSxYxX of the in-memory cube (default 200x1000x1000)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run): 100x256x256, 768MiB limit")
@@ -271,11 +273,7 @@ def main():
         parts += [bench_out_of_core(limit, shape[0], args.workers, args.store), ""]
     if not args.skip_in_memory:
         parts += [bench_in_memory(shape, args.repeats, args.peer_repeats), ""]
-    report = "\n".join(parts)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(report + "\n")
+    print_report(parts, args.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the median timing and the machine line of their reports."""
+"""What the benchmark scripts share: the median timing, the machine line and the printed report."""
 from __future__ import annotations
 
 import os
@@ -33,3 +33,12 @@ def machine(extra=""):
         pass
     return (f"{cpu}, {os.cpu_count()} cores, sep3d threads {sep3d.get_num_threads()}; Python "
             f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}{extra}")
+
+
+def print_report(lines, out=None):
+    """Print the report's `lines`; with `out`, also write them to that file."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
