@@ -86,15 +86,8 @@ def laws_kernels(kernel):
     return [LAWS_KERNELS[n] for n in reversed(names)]
 
 
-def wavelet_kernels(wavelet, band, level=1):
-    """Per axis (``(z, y, x)`` order) the 1-D kernel of an undecimated wavelet band, odd and centred.
-
-    `band` lists ``L`` (PyWavelets' ``dec_lo``) or ``H`` (``dec_hi``) per axis from x. At
-    level ``j > 1`` a band is the low-pass of every level below it followed by the band's
-    filter dilated by ``2**(j-1)`` (zeros between the taps and after the last one), the
-    undecimated (a trous) transform IBSI defines; each kernel is that whole composition,
-    so a rotation turns it as one kernel.
-    """
+def _pywt_wavelet(wavelet, band, level):
+    """The PyWavelets wavelet, after checking `wavelet`, `band` and `level`."""
     import pywt
 
     try:
@@ -104,20 +97,32 @@ def wavelet_kernels(wavelet, band, level=1):
                          f"got {wavelet!r}") from None
     if not isinstance(band, str) or len(band) not in (2, 3) or set(band.upper()) - {"L", "H"}:
         raise ValueError(f"`band` must be 2 or 3 letters L/H, listed from x (e.g. 'LHL'); got {band!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
-        raise ValueError(f"`level` must be an int >= 1; got {level!r}")
-    lo = np.asarray(w.dec_lo, float)
+    _check_level(level)
+    return w
 
-    def dilated(taps, j):
-        out = np.zeros(taps.size * 2 ** (j - 1))
-        out[::2 ** (j - 1)] = taps
-        return out
 
+def _dilated(taps, j):
+    """`taps` with ``2**(j-1) - 1`` zeros after each (level `j` of the a trous transform)."""
+    out = np.zeros(len(taps) * 2 ** (j - 1))
+    out[::2 ** (j - 1)] = taps
+    return out
+
+
+def wavelet_kernels(wavelet, band, level=1):
+    """Per axis (``(z, y, x)`` order) the 1-D kernel of an undecimated wavelet band, odd and centred.
+
+    `band` lists ``L`` (PyWavelets' ``dec_lo``) or ``H`` (``dec_hi``) per axis from x. At
+    level ``j > 1`` a band is the low-pass of every level below it followed by the band's
+    filter dilated by ``2**(j-1)`` (zeros between the taps and after the last one), the
+    undecimated (a trous) transform IBSI defines; each kernel is that whole composition,
+    so a rotation turns it as one kernel.
+    """
+    w = _pywt_wavelet(wavelet, band, level)
     kernels = []
     for letter in reversed(band.upper()):
         taps, centre = np.array([1.0]), 0
         for j in range(1, level + 1):
-            step = dilated(lo if (j < level or letter == "L") else np.asarray(w.dec_hi, float), j)
+            step = _dilated(w.dec_lo if (j < level or letter == "L") else w.dec_hi, j)
             taps, centre = np.convolve(taps, step), centre + step.size // 2
         kernels.append(_centred(taps, centre))
     return kernels
@@ -133,17 +138,12 @@ def wavelet_stages(wavelet, band, level=1):
     level's image: that differs from one pass of the composite kernel
     (:func:`wavelet_kernels`) near the edges except for periodic boundaries.
     """
-    wavelet_kernels(wavelet, band, level)  # validates the arguments
-    import pywt
-
-    w = pywt.Wavelet(wavelet)
+    w = _pywt_wavelet(wavelet, band, level)
     stages = []
     for j in range(1, level + 1):
         per_axis = []
         for letter in reversed(band.upper()):
-            taps = np.asarray(w.dec_lo if (j < level or letter == "L") else w.dec_hi, float)
-            step = np.zeros(taps.size * 2 ** (j - 1))
-            step[::2 ** (j - 1)] = taps
+            step = _dilated(w.dec_lo if (j < level or letter == "L") else w.dec_hi, j)
             per_axis.append(_centred(step, step.size // 2))
         stages.append(per_axis)
     return stages
@@ -311,11 +311,9 @@ def _sum_plan(outputs, axes, ndim, mode, cval, name):
 
 def _convolve_sum(image, terms, mode, cval, backend):
     """The sum of coefficient-weighted separable convolutions, as one plan (leading passes shared)."""
-    from .filters import run_plan
-
     n = np.ndim(image)
     axes = tuple(range(n - len(terms[0][1]), n))
-    return run_plan(_sum_plan([terms], axes, n, mode, cval, "rotation mean"), image, backend=backend)
+    return filters.run_plan(_sum_plan([terms], axes, n, mode, cval, "rotation mean"), image, backend=backend)
 
 
 def _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend):
@@ -424,7 +422,7 @@ def log(image, sigma, *, spacing=None, truncate=4.0, dimensions=3, mode="reflect
     (sigma,) = check_positive(sigma, 1, "sigma")
     spacing = (1.0,) * dimensions if spacing is None else tuple(check_positive(spacing, dimensions, "spacing"))
     voxels = [sigma / s for s in spacing]
-    radius = [int(math.ceil(float(truncate) * v - 1e-9)) for v in voxels]
+    radius = [_reach(float(truncate) * v) for v in voxels]
     return filters.laplacian_of_gaussian(image, voxels, axes=axes, radius=radius, mode=mode, cval=cval,
                                          backend=backend)
 
@@ -482,11 +480,12 @@ def wavelet(image, wavelet, band, *, level=1, rotation_invariant=False, pooling=
     mode, cval, backend
         As :func:`sep3d.separable`.
     """
-    kernels = wavelet_kernels(wavelet, band, level)
-    _check_dimensions(image, len(kernels))
+    _pywt_wavelet(wavelet, band, level)
+    _check_dimensions(image, len(band))
     _check_pooling(pooling)
     if level == 1 or mode in ("wrap", "grid-wrap"):  # one pass of the composite kernel is exact
-        return _pooled(image, kernels, rotation_invariant, pooling, mode, cval, backend)
+        return _pooled(image, wavelet_kernels(wavelet, band, level), rotation_invariant, pooling, mode, cval,
+                       backend)
     return _staged_pooled(image, wavelet_stages(wavelet, band, level), rotation_invariant, pooling, mode, cval,
                           backend)
 
@@ -558,6 +557,9 @@ def _staged_pooled(image, stages, rotation_invariant, pooling, mode, cval, backe
     for perm, signs in group:
         rotated = [_rotate(stage, perm, signs) for stage in stages]
         distinct.setdefault(tuple(k.tobytes() for stage in rotated for k in stage), rotated)
+    if rotation_invariant and pooling in ("mean", "sum"):
+        scale = 1.0 if pooling == "mean" else float(len(distinct))
+        return _staged_rotation_mean(image, stages, scale, mode, cval, backend)
     leading = {}
     for rotated in distinct.values():
         key = tuple(k.tobytes() for stage in rotated[:-1] for k in stage)
@@ -568,10 +570,6 @@ def _staged_pooled(image, stages, rotation_invariant, pooling, mode, cval, backe
         for stage in pre:
             out = _convolve(out, stage, mode, cval, backend)
         return out
-
-    if rotation_invariant and pooling in ("mean", "sum"):
-        scale = 1.0 if pooling == "mean" else float(len(distinct))
-        return _staged_rotation_mean(image, stages, scale, mode, cval, backend)
 
     def responses():
         for pre, finals in leading.values():
@@ -594,7 +592,7 @@ def gabor_kernel(sigma, wavelength, gamma=1.0, theta=0.0, *, spacing=(1.0, 1.0),
     (sigma, wavelength, gamma) = check_positive((sigma, wavelength, gamma), 3, "sigma, wavelength, gamma")
     sy, sx = check_positive(spacing, 2, "spacing")
     widest = float(truncate) * sigma / min(gamma, 1.0)
-    ry, rx = (int(math.ceil(widest / s - 1e-9)) for s in (sy, sx))
+    ry, rx = (_reach(widest / s) for s in (sy, sx))
     y, x = np.meshgrid(np.arange(-ry, ry + 1) * sy, np.arange(-rx, rx + 1) * sx, indexing="ij")
     u = x * math.cos(theta) + y * math.sin(theta)
     v = -x * math.sin(theta) + y * math.cos(theta)
@@ -677,9 +675,7 @@ def _gabor_plan(terms, axes, ndim, parts, mode, cval):
 
 def _separable_response(image, terms, axes, parts, mode, cval, backend):
     """The complex response (as the wanted parts) of `image` to the separable `terms`, one plan."""
-    from .filters import run_plan
-
-    stacked = run_plan(_gabor_plan(terms, axes, image.ndim, parts, mode, cval), image, backend=backend,
+    stacked = filters.run_plan(_gabor_plan(terms, axes, image.ndim, parts, mode, cval), image, backend=backend,
                        stacked=True)
     return dict(zip(parts, stacked))
 
@@ -899,7 +895,7 @@ def log_transfer(shape, sigma, truncate=4.0, indices=None):
     nd = len(shape)
     smooth, second = [], []
     for axis, (n, s) in enumerate(zip(shape, sigma)):
-        radius = int(math.ceil(float(truncate) * s - 1e-9))
+        radius = _reach(float(truncate) * s)
         positions = np.arange(-radius, radius + 1) % n
         spectra = []
         for order in (0, 2):
@@ -916,6 +912,11 @@ def log_transfer(shape, sigma, truncate=4.0, indices=None):
             term = term * _along(second[b] if a == b else smooth[b], b, nd)
         total = total + term
     return total
+
+
+def _reach(extent):
+    """Samples a kernel reaches on each side to cover `extent` voxels (ceil, robust to rounding)."""
+    return int(math.ceil(extent - 1e-9))
 
 
 def _check_level(level):
@@ -1043,7 +1044,7 @@ def riesz(image, order, *, base="log", sigma=None, spacing=None, truncate=4.0, l
     (sigma,) = check_positive(sigma, 1, "sigma")
     spacing = (1.0,) * dimensions if spacing is None else tuple(check_positive(spacing, dimensions, "spacing"))
     voxels = [sigma / s for s in spacing]
-    reach = max(int(math.ceil(float(truncate) * v - 1e-9)) for v in voxels)
+    reach = max(_reach(float(truncate) * v) for v in voxels)
 
     def transfer(shape, indices):
         return log_transfer(shape, voxels, truncate, indices) * riesz_transfer(shape, array_order, indices)

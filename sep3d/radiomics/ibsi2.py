@@ -188,8 +188,9 @@ def phase1(data, backend="auto", only=None):
     for test_id in _selected(PHASE1, only):
         phantom, what, run_filter = PHASE1[test_id]
         if phantom not in phantoms:
-            phantoms[phantom] = _read(data / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz")
-        image = phantoms[phantom].astype(np.float32)
+            path = data / "digital_phantom" / phantom / "image" / f"{phantom}.nii.gz"
+            phantoms[phantom] = _read(path).astype(np.float32)
+        image = phantoms[phantom]
         ref = _read(data / "reference_response_maps" / f"{test_id.replace('.', '_')}-ValidCRM.nii.gz")
         ref = ref.astype(np.float64)
         out = np.asarray(run_filter(image, backend), dtype=np.float64)
@@ -232,11 +233,8 @@ def ct_phantom(data):
     }
 
 
-def phase2(data, backend="auto", only=None, phantom=None):
-    """Yield a :class:`Result` per Phase-2 configuration ("1.A" ... "9.B", or the ids in `only`).
-
-    `phantom` is :func:`ct_phantom`'s result when the caller already has it.
-    """
+def phase2(data, backend="auto", only=None):
+    """Yield a :class:`Result` per Phase-2 configuration ("1.A" ... "9.B", or the ids in `only`)."""
     from .statistics import intensity_statistics
 
     data = Path(data)
@@ -245,7 +243,7 @@ def phase2(data, backend="auto", only=None, phantom=None):
     if not selected:
         return
     consensus = _consensus(data / "reference_values.csv")
-    inputs = ct_phantom(data) if phantom is None else phantom
+    inputs = ct_phantom(data)
     for test_id in selected:
         config, variant = test_id.split(".")
         what, two_d, three_d = PHASE2[config]
