@@ -758,37 +758,47 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
     for angle in thetas:
         halves.setdefault(round(angle % 180.0, 9), []).append(angle % 360.0 >= 180.0)
 
-    def kernels(image, axes):
-        return [gabor_kernel(sigma, wavelength, gamma, math.radians(angle),
-                             spacing=tuple(spacing[a] for a in axes), truncate=truncate) for angle in halves]
+    # Kernels, their separable terms and the method depend on the plane's spacing (and the
+    # block's shape), not on the data: made once per plane, not per orientation pass or block.
+    made = {}
 
-    def chosen(image, axes, plane_kernels):
+    def once(key, make):
+        if key not in made:
+            made[key] = make()
+        return made[key]
+
+    def kernels(plane_spacing):
+        return once(("kernels", plane_spacing), lambda: [
+            gabor_kernel(sigma, wavelength, gamma, math.radians(angle), spacing=plane_spacing, truncate=truncate)
+            for angle in halves])
+
+    def terms(plane_spacing):
+        return once(("terms", plane_spacing), lambda: [gabor_terms(k, rtol) for k in kernels(plane_spacing)])
+
+    def chosen(shape, axes, dtype, plane_spacing):
         if method != "auto":
-            return method, None
+            return method
         from .planner import plane_methods
 
-        terms = [gabor_terms(k, rtol) for k in plane_kernels]
-        table = plane_methods(plane_kernels[0].shape, [len(t) for t in terms], image.shape, axes, len(parts),
-                              image.dtype)
-        return table.choice, terms
+        return once(("method", shape, axes, dtype, plane_spacing), lambda: plane_methods(
+            kernels(plane_spacing)[0].shape, [len(t) for t in terms(plane_spacing)], shape, axes, len(parts),
+            dtype).choice)
 
     def oriented(image, axes):  # the responses of one plane, one orientation pair after the other
         axes = tuple(a % image.ndim for a in axes)
-        plane_kernels = kernels(image, axes)
-        how, terms = chosen(image, axes, plane_kernels)
+        plane_spacing = tuple(spacing[a] for a in axes)
+        how = chosen(image.shape, axes, image.dtype, plane_spacing)
         spectrum = None
-        for index, (kernel, conjugates) in enumerate(zip(plane_kernels, halves.values())):
+        for index, (kernel, conjugates) in enumerate(zip(kernels(plane_spacing), halves.values())):
             if how == "fft":
                 if spectrum is None:
                     complex_dtype = np.complex128 if image.dtype == np.float64 else np.complex64
                     spectrum = _plane_spectrum(image, kernel.shape, axes, mode, cval, complex_dtype)
                 out = part(_plane_response(spectrum, kernel, axes, [image.shape[a] for a in axes]))
-                flipped = -out if response == "imaginary" else out
             else:
-                found = _separable_response(image, gabor_terms(kernel, rtol) if terms is None else terms[index],
-                                            axes, parts, mode, cval, backend)
+                found = _separable_response(image, terms(plane_spacing)[index], axes, parts, mode, cval, backend)
                 out = np.hypot(found["real"], found["imaginary"]) if response == "modulus" else found[parts[0]]
-                flipped = -out if response == "imaginary" else out
+            flipped = -out if response == "imaginary" else out
             for k, conjugate in enumerate(conjugates):
                 value = flipped if conjugate else out
                 yield value if k == 0 else value.copy()  # the pool may be the first one, updated in place
