@@ -93,7 +93,7 @@ def main(argv=None):
             for row in table.rows:
                 if row.method not in run:
                     continue
-                if row.predicted_s > planner.MEASURE_LIMIT_S:
+                if row.predicted_s > calibration.MEASURE_LIMIT_S:
                     measured[row.method] = None  # predicted far slower: not run
                     continue
                 measured[row.method] = timed(run[row.method])

@@ -21,10 +21,13 @@ from scipy import fft
 from .convolution import convolve, separable_correlate
 from .filters import gaussian
 from .kernels import gaussian_taps
-from .planner import (DEFAULT_CONSTANTS, MEASURE_LIMIT_S, calibration_path, check_cost_backend, check_kernel,
-                      fft_padded, load_calibration, method_costs, plan_methods, separable_rank)
+from .planner import (DEFAULT_CONSTANTS, calibration_path, check_cost_backend, check_kernel, fft_padded,
+                      load_calibration, method_costs, plan_methods, separable_rank)
 
-__all__ = ["calibrate", "measure_methods", "median_seconds"]
+__all__ = ["calibrate", "measure_methods", "MEASURE_LIMIT_S"]
+
+#: Methods predicted to take longer than this are not measured (:func:`measure_methods`).
+MEASURE_LIMIT_S = 30.0
 
 
 def median_seconds(func, repeats=3):

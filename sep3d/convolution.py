@@ -27,6 +27,7 @@ from . import backends
 from ._docs import docfiller
 from ._validate import Mode, check_cval, check_mode, check_origin, per_axis
 from .decompose import SeparableKernel, decompose
+from .filters import check_output, result_dtype, run_plan
 
 __all__ = ["convolve", "separable_correlate", "METHODS"]
 
@@ -253,7 +254,6 @@ _DECOMPOSED = {}
 
 def _decomposed(kernel, tol):
     """``decompose(kernel, tol=tol)``, computed once per kernel (CP-ALS costs more than a small filter)."""
-
     key = (kernel.shape, kernel.dtype.str, hashlib.sha1(np.ascontiguousarray(kernel).tobytes()).hexdigest(), tol)
     if key not in _DECOMPOSED:
         if len(_DECOMPOSED) >= 16:
@@ -263,8 +263,6 @@ def _decomposed(kernel, tol):
 
 
 def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend, output, dtype):
-    from .filters import run_plan
-
     given = output
     squeeze = flipped.ndim == 1  # decompose takes 2-D/3-D kernels: add an axis of size 1
     if squeeze:
@@ -279,17 +277,8 @@ def _separable(arr, flipped, corr_origins, mode_names, modes, cval, tol, backend
         raise NotImplementedError(
             f"method='separable' supports 1-D, 2-D and 3-D kernels; got {flipped.ndim}-D; "
             "use method='direct' or 'fft'")
-    sk = _decomposed(flipped, tol)
-    if cval == 0 or Mode.CONSTANT not in modes:
-        result = run_plan(sk.plan(mode_names, cval, corr_origins), arr, backend=backend, output=output)
-    else:  # every 1-D pass would pad with cval: shift by -cval, add cval * sum(K_R) back
-        shifted = arr.astype(dtype) - dtype.type(cval)
-        result = run_plan(sk.plan(mode_names, 0.0, corr_origins), shifted, backend=backend, output=output)
-        offset = dtype.type(cval * float(sk.to_dense().sum()))
-        if backends.array_kind(result) == "dask":
-            result = (result + offset).astype(dtype)
-        else:
-            result += offset
+    result = _run_decomposed(_decomposed(flipped, tol), arr, mode_names, modes, cval, corr_origins, backend,
+                             output, dtype)
     if given is not None:
         return given  # the caller's array itself, not the view of it a 1-D kernel ran in
     return result[0] if squeeze else result
@@ -346,7 +335,6 @@ def _auto(kernel, arr, dtype, tol, backend):
 def _fallback_method(kernel, shape, tol):
     """'separable' when ``rank * sum(kernel.shape) < prod(kernel.shape)``, else 'fft'."""
     if kernel.ndim in (2, 3) and np.any(kernel):
-    
         rank = decompose(kernel, tol=tol).rank
         if rank * sum(kernel.shape) < math.prod(kernel.shape):
             return "separable"
@@ -456,8 +444,6 @@ def convolve(image, kernel, *, method="auto", mode="reflect", cval=0.0, origin=0
     cval = check_cval(cval)
     origins = check_origin(origin, k.shape)
     tol = _check_tol(tol)
-    from .filters import check_output, result_dtype
-
     dtype = result_dtype(arr, output)
     kind = backends.array_kind(arr)
     if output is not None:
@@ -543,13 +529,20 @@ def separable_correlate(image, kernel, *, rank=None, tol=None, mode="reflect", c
         raise ValueError(f"`image` must have as many dimensions as `kernel` ({sk.ndim}); got {arr.ndim}")
     modes = check_mode(mode, sk.ndim)
     cval = check_cval(cval)
-    from .filters import result_dtype, run_plan
+    return _run_decomposed(sk, arr, per_axis(mode, sk.ndim, "mode"), modes, cval, None, backend, output,
+                           result_dtype(arr, output))
 
+
+def _run_decomposed(sk, arr, mode_names, modes, cval, origins, backend, output, dtype):
+    """Run the plan of the separable terms `sk`, with a constant boundary's `cval` made exact.
+
+    Every 1-D pass of a term would pad with `cval`; for a non-zero `cval` with a constant
+    mode the image is shifted by ``-cval`` (padding with 0) and ``cval * sum(K)`` added back.
+    """
     if cval == 0 or Mode.CONSTANT not in modes:
-        return run_plan(sk.plan(per_axis(mode, sk.ndim, "mode"), cval), arr, backend=backend, output=output)
-    dtype = result_dtype(arr, output)
+        return run_plan(sk.plan(mode_names, cval, origins), arr, backend=backend, output=output)
     shifted = arr.astype(dtype) - dtype.type(cval)
-    result = run_plan(sk.plan(per_axis(mode, sk.ndim, "mode"), 0.0), shifted, backend=backend, output=output)
+    result = run_plan(sk.plan(mode_names, 0.0, origins), shifted, backend=backend, output=output)
     offset = dtype.type(cval * float(sk.to_dense().sum()))
     if backends.array_kind(result) == "dask":
         return (result + offset).astype(dtype)

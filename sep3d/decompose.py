@@ -425,6 +425,3 @@ def _cp(k, rank, tol, max_rank, n_iter, seed):
     factors = [(1.0, [a[:, i], b[:, i], c[:, i]]) for i in range(a.shape[1])]
     return factors, tuple(errors)
 
-
-# ---------------------------------------------------------------------------------------
-# the filter

@@ -42,7 +42,7 @@ from . import batch, filters
 from .output_folder import atomic_path, check_name, check_unique_names
 
 __all__ = ["Pipeline", "Step", "Sink", "load_spec", "register_step", "register_sink", "STEPS", "SINKS",
-           "SOURCES", "SpecError", "SPEC_KINDS", "register_spec_kind", "spec_kinds"]
+           "SOURCES", "SpecError", "PIPELINE_KEYS", "SPEC_KINDS", "register_spec_kind"]
 
 
 class SpecError(ValueError):
@@ -487,17 +487,19 @@ def load_spec(path, **overrides):
     if not isinstance(spec, dict):
         raise SpecError(f"{path}: a pipeline spec is a mapping with keys source, steps, sinks, out")
     spec.update({k: v for k, v in overrides.items() if v is not None})
-    for key, target in spec_kinds().items():
+    for key, target in SPEC_KINDS.items():
         if key in spec:  # a kind of spec another module runs (a scene, a radiomics cohort)
             return _load_target(target)(spec, base=path.parent)
     return from_dict(spec, base=path.parent)
 
 
+#: The top-level keys of a pipeline spec (:func:`from_dict`).
+PIPELINE_KEYS = ("name", "source", "steps", "sinks", "out")
+
 #: Kinds of spec other modules run, by the top-level key that marks them: key ->
 #: ``"module:callable"`` taking ``(spec, base=...)``. Named, not imported: the pipeline core
 #: depends on none of them; the module is imported when a spec of its kind is loaded.
-#: Third-party packages add kinds through the entry-point group ``sep3d.pipeline`` (or
-#: :func:`register_spec_kind`).
+#: Other packages add kinds with :func:`register_spec_kind`.
 SPEC_KINDS = {
     "scene": "sep3d.spectral.scene:from_spec",                   # a hyperspectral scene
     "radiomics": "sep3d.radiomics.cohort:RadiomicsPipeline.from_spec",  # features of a cohort
@@ -506,22 +508,11 @@ SPEC_KINDS = {
 
 def register_spec_kind(key, target):
     """Run specs with a top-level `key` by `target`: a callable ``(spec, base=...)`` or ``"module:callable"``."""
-    if not isinstance(key, str) or not key or key in ("name", "source", "steps", "sinks", "out"):
+    if not isinstance(key, str) or not key or key in PIPELINE_KEYS:
         raise ValueError(f"`key` must be a top-level spec key other than the pipeline's own; got {key!r}")
     if not (callable(target) or (isinstance(target, str) and ":" in target)):
         raise TypeError(f"`target` must be a callable or 'module:callable'; got {target!r}")
     SPEC_KINDS[key] = target
-
-
-def spec_kinds():
-    """:data:`SPEC_KINDS` and the entry points of the group ``sep3d.pipeline`` (which cannot replace them)."""
-    from importlib.metadata import entry_points
-
-    kinds = {}
-    for ep in entry_points(group="sep3d.pipeline"):
-        kinds.setdefault(ep.name, ep.value)
-    kinds.update(SPEC_KINDS)
-    return kinds
 
 
 def _load_target(target):
@@ -538,7 +529,7 @@ def _load_target(target):
 
 def from_dict(spec, base=None):
     """A :class:`Pipeline` from a spec mapping (the parsed YAML)."""
-    check_sections(spec, ("name", "source", "steps", "sinks", "out"), ("source", "steps", "sinks"), "the spec")
+    check_sections(spec, PIPELINE_KEYS, ("source", "steps", "sinks"), "the spec")
     steps = []
     for i, entry in enumerate(spec["steps"] or []):
         kind, args = single_key(entry, f"steps[{i}]")

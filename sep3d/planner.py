@@ -2,7 +2,9 @@
 
 A kernel can be applied four ways; :func:`plan_methods` predicts the time of each for an
 array of a given shape and dtype and :func:`choose_method` picks the fastest prediction
-(``sep3d.convolution.convolve(..., method="auto")`` asks it).
+(``sep3d.convolution.convolve(..., method="auto")`` asks it). :func:`plane_methods` does
+the same for complex 2-D kernels over the planes of a volume (Gabor's separable terms or
+FFT), :func:`gaussian_method` for one axis of a Gaussian (FIR or recursive).
 
 The model
 ---------
@@ -86,8 +88,6 @@ RANK_SEARCH_CAP = 8
 FFT_FACTOR = 2.5
 #: Multiply-adds per sample and axis of the recursive Gaussian.
 RECURSIVE_MACS = 16
-#: Methods predicted to take longer than this are not measured (:func:`sep3d.calibration.measure_methods`).
-MEASURE_LIMIT_S = 30.0
 
 #: Constants used when no calibration exists: about half the rates measured by
 #: ``calibrate()`` (256^3) on a 2-core x86 VM (direct 1.7e10, separable 1.6e10, fft 5.8e9,
@@ -498,14 +498,18 @@ def plan_methods(kernel, shape, dtype=np.float32, backend="cpu", *, calibration=
     dims = _check_shape(shape)
     dt = _check_dtype(dtype)
     kern = check_kernel(kernel, len(dims))
-    constants = load_calibration(backend) if calibration is None else calibration
     costs = method_costs(kern, dims, dt)
     notes = costs.pop("_notes", ())
+    return _table(costs, backend, calibration, kern.describe(), dims, dt, notes)
+
+
+def _table(costs, backend, calibration, kernel, dims, dt, notes=()):
+    """The :class:`MethodTable` of the `costs` per method, predicted with the backend's constants."""
+    constants = load_calibration(backend) if calibration is None else calibration
     rows = [MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]), _predict(entry, method, constants),
                       note=entry["note"]) for method, entry in costs.items()]
     choice = min(rows, key=lambda r: r.predicted_s).method
-    return MethodTable(tuple(rows), choice, kern.describe(), dims, str(dt), constants.get("source", "custom"),
-                       notes)
+    return MethodTable(tuple(rows), choice, kernel, dims, str(dt), constants.get("source", "custom"), notes)
 
 
 def choose_method(kernel, shape, dtype=np.float32, backend="cpu"):
@@ -570,7 +574,6 @@ def plane_methods(kernel_shape, ranks, shape, axes, parts=2, dtype=np.float32, b
     check_cost_backend(backend)
     dims = _check_shape(shape)
     dt = _check_dtype(dtype)
-    constants = load_calibration(backend) if calibration is None else calibration
     k0, k1 = (int(k) for k in kernel_shape)
     ranks = [int(r) for r in ranks]
     item = np.result_type(dt, np.float32).itemsize
@@ -585,14 +588,10 @@ def plane_methods(kernel_shape, ranks, shape, axes, parts=2, dtype=np.float32, b
     work = transform * (1 + len(ranks)) + 6 * plane * planes * len(ranks)
     fft = {"macs_per_voxel": work / n, "bytes": (2 + 3 * len(ranks)) * plane * planes * 2 * item,
            "note": f"{len(ranks) + 1} complex FFTs of {'x'.join(map(str, padded))} planes"}
-    rows = []
-    for method, entry in (("separable", separable), ("fft", fft)):
+    for entry in (separable, fft):
         entry["work"] = entry["macs_per_voxel"] * n
-        rows.append(MethodRow(method, float(entry["macs_per_voxel"]), int(entry["bytes"]),
-                              _predict(entry, method, constants), note=entry["note"]))
-    choice = min(rows, key=lambda r: r.predicted_s).method
-    return MethodTable(tuple(rows), choice, f"complex {k0}x{k1} x{len(ranks)}", dims, str(dt),
-                       constants.get("source", "custom"))
+    return _table({"separable": separable, "fft": fft}, backend, calibration, f"complex {k0}x{k1} x{len(ranks)}",
+                  dims, dt)
 
 
 def gaussian_method(sigma, order=0, radius=None, length=None, backend="cpu"):

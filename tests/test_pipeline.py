@@ -229,7 +229,7 @@ def test_a_spec_kind_registered_by_name_or_callable_runs_its_specs(tmp_path):
             pipeline.load_spec(spec)
     finally:
         pipeline.SPEC_KINDS.pop("custom", None)
-    assert "custom" not in pipeline.spec_kinds()
+    assert "custom" not in pipeline.SPEC_KINDS
     assert set(pipeline.SPEC_KINDS) == {"scene", "radiomics"}
     with pytest.raises(ValueError, match="`key` must be a top-level spec key other than the pipeline's own"):
         pipeline.register_spec_kind("steps", lambda spec, base=None: None)

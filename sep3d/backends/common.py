@@ -1,4 +1,5 @@
-"""Engine-neutral helpers every engine shares: boundary indices, layout, casts, scaling.
+"""Engine-neutral helpers every engine shares: boundary indices, layout, casts, scaling, and
+whether numba imports (:func:`numba_import_error`).
 
 Nothing here compiles anything or needs a device: the Numba engine (:mod:`sep3d.backends.cpu`),
 the NumPy/SciPy engine (:mod:`sep3d.backends.numpy_engine`) and the CUDA engine

@@ -38,7 +38,7 @@ import numpy as np
 from .._validate import Mode
 from ..kernels import IIR, VaryingFIR
 from ..plan import ADD, ADD_SQUARE, ZERO, Pass
-from .common import boundary_index, c_order_perm, cast_into, recursive_extension, scale_step
+from .common import boundary_index, c_order_perm, cast_into, numba_import_error, recursive_extension, scale_step
 
 __all__ = ["execute", "CudaUnavailableError", "TAP_BUCKETS", "Z_BUCKETS", "KERNELS", "instantiations",
            "kernel_source", "fused_spec", "pass_launch", "slab_plan", "run_plan", "compile_seconds"]
@@ -640,8 +640,6 @@ def device():
     """The current GPU as a :class:`CupyDevice`; CudaUnavailableError if there is none."""
     found = _probe()
     if isinstance(found, str):
-        from .common import numba_import_error
-
         host = "backend='cpu'" if numba_import_error() is None else "backend='numpy' (numba cannot be imported)"
         raise CudaUnavailableError(f"`backend='cuda'` needs a CUDA GPU: {found}; use {host}")
     return found

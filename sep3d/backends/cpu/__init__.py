@@ -12,13 +12,13 @@ Every pass filters one axis of a C-contiguous array seen as ``(outer, n, inner)`
   (lines along the contiguous axis are transposed into it by tiles of vectors first),
   each started from its exact state before the edge, so no
   mode extends the lines. The recursion and the tile transposes are written as LLVM
-  vector IR (:func:`_strip_sections`, :func:`_transpose_tile`): Numba vectorises only
+  vector IR (``_strip_sections``, ``_transpose_tile`` in :mod:`.recursive`): Numba vectorises only
   innermost loops, and a recursion wants the columns as vector lanes with the row loop
   innermost and its states in registers.
 
 Both copy their input before writing, so a pass may run in place (``src is dst``); the
 plan's schedule uses that to build a chain of passes in the result array itself.
-Boundary indices come from one helper (:func:`boundary_index`), computed once per pass.
+Boundary indices come from one helper (:func:`sep3d.backends.common.boundary_index`), computed once per pass.
 Symmetric and antisymmetric taps (Gaussians and their derivatives) use half the
 multiplies. The kernels let LLVM contract multiply-adds into FMA instructions
 (``fastmath={"contract"}``, nothing else: NaN and infinity keep IEEE semantics), which

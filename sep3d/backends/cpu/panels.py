@@ -1,4 +1,4 @@
-"""What every CPU pass shares: loading a panel of rows with its boundary, storing a result.
+"""What the FIR, recursive, varying and exact passes share: a panel of rows with its boundary, a stored result.
 
 :func:`load_panel` copies rows (the boundary extension included, `cval` where the index is
 -1) into a panel; :func:`store_row` writes, adds or adds the squares of an accumulator,

@@ -27,7 +27,7 @@ from ..common import boundary_index, recursive_extension
 from ..threads import get_num_threads
 from .panels import load_panel, store_row
 
-__all__ = ["run_sections_pass", "run_recursive_pass", "iir_compute_dtype", "IIR_FLOAT32_ERROR", "strip_width"]
+__all__ = ["run_sections_pass", "run_recursive_pass", "iir_compute_dtype", "IIR_FLOAT32_ERROR"]
 
 
 #: float32 data recurses in float32 sections while the operator's rounding bound
