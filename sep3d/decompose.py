@@ -253,7 +253,7 @@ def decompose(kernel, rank=None, tol=None, *, max_rank=None, n_iter=500, seed=0)
         raise ValueError(f"`n_iter` must be >= 1; got {n_iter}")
     symmetry = _axis_symmetry(k)
     if k.ndim == 2:
-        factors, errors = _svd(k, rank, tol, max_rank)
+        factors, errors = svd_terms(k, rank, tol, max_rank)
     else:
         factors, errors = _cp(k, rank, tol, max_rank, int(n_iter), seed)
     factors = _finish(factors, symmetry)
@@ -278,7 +278,12 @@ def _axis_symmetry(k):
     return out
 
 
-def _svd(k, rank, tol, max_rank):
+def svd_terms(k, rank, tol, max_rank):
+    """A 2-D (real or complex) `k` as ``rank`` terms ``(scale, [column, row])`` of its SVD.
+
+    With `rank` None, the fewest terms (at most `max_rank`) whose leftover Frobenius norm
+    is at most `tol` times ``|k|``. Also returns the relative error after each term.
+    """
     u, s, vt = np.linalg.svd(k, full_matrices=False)
     norm = np.sqrt(np.sum(s ** 2))
     tail = np.sqrt(np.maximum(np.cumsum((s ** 2)[::-1])[::-1], 0.0))  # tail[r] = error with r terms

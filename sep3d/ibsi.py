@@ -33,6 +33,7 @@ import numpy as np
 
 from . import filters
 from ._validate import check_positive
+from .decompose import svd_terms
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
            "rotations", "rotation_mean_terms", "separable_sum_terms", "wavelet_stages",
@@ -647,11 +648,9 @@ def gabor_terms(kernel, rtol=1e-4):
     full kernel's by at most that fraction of ``|kernel| |image|`` in the L2 sense). A Gabor
     kernel with ``gamma = 1``, or oriented along an axis, is rank 1.
     """
-    u, s, vh = np.linalg.svd(np.asarray(kernel))
-    tail = np.sqrt(np.cumsum((s * s)[::-1])[::-1])  # tail[i]: the norm left without terms i..
-    left = np.append(tail[1:], 0.0)
-    rank = int(np.argmax(left <= float(rtol) * tail[0])) + 1
-    return [(u[:, i] * s[i], vh[i, :]) for i in range(rank)]
+    kernel = np.asarray(kernel)
+    factors, _ = svd_terms(kernel, None, float(rtol), min(kernel.shape))
+    return [(scale * column, row) for scale, (column, row) in factors]
 
 
 def _gabor_plan(terms, axes, ndim, parts, mode, cval):
