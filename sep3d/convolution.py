@@ -98,7 +98,7 @@ def _reach(corr_origins, shape):
     return tuple(out)
 
 
-def _extend(arr, reach, modes, cval):
+def extend_boundary(arr, reach, modes, cval):
     """`arr` extended by `reach` per axis with scipy.ndimage's boundary `modes`.
 
     numpy.pad's modes repeat the extension periodically for pads longer than the axis,
@@ -136,7 +136,7 @@ def _extend(arr, reach, modes, cval):
 
 
 def _extend_numpy(arr, reach, modes, cval):
-    """:func:`_extend` for NumPy in one allocation: the array is copied once into the
+    """:func:`extend_boundary` for NumPy in one allocation: the array is copied once into the
     middle, then each axis's two slabs are filled from what is already there (numpy.pad
     copies the whole array once per padded axis)."""
     ext = np.empty(tuple(n + b + a for n, (b, a) in zip(arr.shape, reach)), arr.dtype)
@@ -185,7 +185,7 @@ def _dense_numpy(arr, weights, reach, modes, cval):
     backends.require_numba()
     from .backends.cpu import run_dense_correlation
 
-    ext = np.ascontiguousarray(_extend(arr, reach, modes, cval))
+    ext = np.ascontiguousarray(extend_boundary(arr, reach, modes, cval))
     out = np.empty(arr.shape, arr.dtype)
     run_dense_correlation(ext, np.ascontiguousarray(weights), out)
     return out
@@ -199,7 +199,7 @@ def _valid_by_chunks(arr, valid, reach, modes, cval, dtype):
     map_overlap keeps (the rest of the block is zeros, trimmed away).
     """
     depth = {ax: r for ax, r in enumerate(reach)}
-    ext = _extend(arr.astype(dtype), reach, modes, cval)
+    ext = extend_boundary(arr.astype(dtype), reach, modes, cval)
 
     def block(x):
         xp = backends.array_module(x)
@@ -243,7 +243,7 @@ def _direct(arr, flipped, corr_origins, modes, mode_names, cval, dtype, engine):
     if len(set(modes)) == 1:  # scipy takes one mode: use it directly (its own name)
         return correlate(arr.astype(dtype, copy=False), weights, output=dtype, mode=_SCIPY_NAME[modes[0]],
                          cval=cval, origin=corr_origins)
-    ext = _extend(arr.astype(dtype, copy=False), reach, modes, cval)
+    ext = extend_boundary(arr.astype(dtype, copy=False), reach, modes, cval)
     out = correlate(ext, weights, output=dtype, mode="constant", cval=0.0, origin=corr_origins)
     return _crop(out, reach, arr.shape)
 
@@ -313,7 +313,7 @@ def _fft(arr, kernel, corr_origins, modes, cval, dtype):
     reach = _reach(corr_origins, kernel.shape)
     if backends.array_kind(arr) == "dask":  # one transform per overlapped chunk, one thread each
         return _valid_by_chunks(arr, lambda x: _fft_valid(x, kernel, dtype, workers=1), reach, modes, cval, dtype)
-    return _fft_valid(_extend(arr.astype(dtype, copy=False), reach, modes, cval), kernel, dtype)
+    return _fft_valid(extend_boundary(arr.astype(dtype, copy=False), reach, modes, cval), kernel, dtype)
 
 
 def _auto(kernel, arr, dtype, tol, backend):

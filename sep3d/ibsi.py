@@ -32,7 +32,8 @@ import math
 import numpy as np
 
 from . import filters
-from ._validate import check_positive
+from ._validate import Mode, check_mode, check_positive
+from .convolution import extend_boundary
 from .decompose import svd_terms
 
 __all__ = ["IBSI_BOUNDARIES", "LAWS_KERNELS", "POOLINGS", "GABOR_RESPONSES", "laws_kernels", "wavelet_kernels",
@@ -55,10 +56,6 @@ POOLINGS = ("max", "min", "mean", "sum")
 
 #: What :func:`gabor` returns of its complex response.
 GABOR_RESPONSES = ("modulus", "real", "imaginary")
-
-#: np.pad's name of each scipy boundary mode (scipy "reflect" repeats the edge sample).
-_NP_PAD = {"constant": "constant", "nearest": "edge", "wrap": "wrap", "reflect": "symmetric", "mirror": "reflect",
-           "grid-constant": "constant", "grid-wrap": "wrap", "grid-mirror": "symmetric"}
 
 #: The planes :func:`gabor` filters: axial (y, x), or also coronal (z, x) and sagittal (z, y).
 _PLANES = {"axial": ((-2, -1),), "orthogonal": ((-2, -1), (-3, -1), (-3, -2))}
@@ -601,17 +598,21 @@ def gabor_kernel(sigma, wavelength, gamma=1.0, theta=0.0, *, spacing=(1.0, 1.0),
 
 
 def _plane_spectrum(image, kernel_shape, axes, mode, cval, dtype):
-    """The 2-D FFT over `axes` of `image` padded by half the kernel on each side (the boundary)."""
+    """The 2-D FFT over `axes` of `image` extended by half the kernel on each side (the boundary).
+
+    The transform is zero-padded further to fast lengths (as the planner prices it); the
+    valid part of the circular convolution (:func:`_plane_response`) stays the same.
+    """
     from scipy import fft
 
     from .backends.threads import get_num_threads
 
-    pad = [(0, 0)] * image.ndim
+    reach = [(0, 0)] * image.ndim
     for axis, n in zip(axes, kernel_shape):
-        pad[axis] = (n // 2, n // 2)
-    kwargs = {"constant_values": cval} if _NP_PAD[mode] == "constant" else {}
-    padded = np.pad(image.astype(dtype, copy=False), pad, mode=_NP_PAD[mode], **kwargs)
-    return fft.fft2(padded, axes=axes, workers=get_num_threads())
+        reach[axis] = (n // 2, n // 2)
+    padded = extend_boundary(image.astype(dtype, copy=False), reach, check_mode(mode, image.ndim), cval)
+    shape = [fft.next_fast_len(padded.shape[a]) for a in axes]
+    return fft.fft2(padded, s=shape, axes=axes, workers=get_num_threads())
 
 
 def _plane_response(spectrum, kernel, axes, size):
@@ -738,8 +739,7 @@ def gabor(image, sigma, wavelength, *, gamma=1.0, theta=0.0, theta_step=None, pl
         raise ValueError(f"`planes` must be one of {sorted(_PLANES)}; got {planes!r}")
     if method not in GABOR_METHODS:
         raise ValueError(f"`method` must be one of {list(GABOR_METHODS)}; got {method!r}")
-    if mode not in _NP_PAD:
-        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
+    check_mode(mode, 1)
     (rtol,) = check_positive(rtol, 1, "rtol")
     _check_dimensions(image, 3 if planes == "orthogonal" else 2)
     spacing = (1.0,) * np.ndim(image) if spacing is None else tuple(check_positive(spacing, np.ndim(image),
@@ -941,8 +941,7 @@ def _fourier_filter(image, transfer, dimensions, mode, cval, pad=None):
     half of each filtered axis on both sides (at least `pad` voxels), so that the filter's
     reach sees the boundary rule rather than the opposite edge.
     """
-    if mode not in _NP_PAD:
-        raise ValueError(f"`mode` must be one of {sorted(_NP_PAD)}; got {mode!r}")
+    check_mode(mode, 1)
     return _lazy_if_dask(image, dimensions, lambda block: _fourier_block(block, transfer, dimensions, mode, cval,
                                                                          pad))
 
@@ -958,12 +957,11 @@ def _fourier_block(image, transfer, dimensions, mode, cval, pad):
     nd = data.ndim
     axes = tuple(range(nd - dimensions, nd))
     widths = [(0, 0)] * nd
-    if _NP_PAD[mode] != "wrap":
+    if check_mode(mode, 1)[0] != Mode.WRAP:
         for a in axes:
             w = max((data.shape[a] + 1) // 2, pad or 0)
             widths[a] = (w, w)
-        kwargs = {"constant_values": cval} if _NP_PAD[mode] == "constant" else {}
-        data = np.pad(data, widths, mode=_NP_PAD[mode], **kwargs)
+        data = extend_boundary(data, widths, check_mode(mode, nd), cval)
     shape = tuple(data.shape[a] for a in axes)
     # Re(ifft(X H)) = ifft(X (H(k) + conj(H(-k))) / 2) for a real image: a real FFT with the
     # Hermitian part of H, evaluated on the half spectrum the real FFT keeps.
