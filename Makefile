@@ -77,7 +77,9 @@ $(VENV)/.stamp-docs: $(VENV)/.stamp-radiomics pyproject.toml
 	touch $@
 
 # The documentation site into docs/_build/html (warnings are errors; the gallery runs examples/).
+# The API pages are generated afresh: a page left from a name since removed would break -W.
 docs: $(VENV)/.stamp-docs
+	rm -rf docs/api/generated
 	$(PY) -m sphinx -W -T -b html -d docs/_build/doctrees docs docs/_build/html
 
 # IBSI 2 filters against MIRP, which runs in its own venv (its pins may clash with sep3d's).
